@@ -1,0 +1,144 @@
+# scalekit-lua: every src/*.c goes into one Lua C module, scalekit/core.so.
+# GNU make; every variable below can be overridden on the command line.
+
+LUA_VERSION ?= 5.4
+
+# Debian's names for each interpreter and its headers. LuaJIT speaks the 5.1
+# ABI, so it shares the 5.1 install directories.
+ifeq ($(LUA_VERSION),luajit)
+LUA_ABI    := 5.1
+LUA        ?= luajit
+LUA_INCDIR ?= /usr/include/luajit-2.1
+else
+LUA_ABI    := $(LUA_VERSION)
+LUA        ?= lua$(LUA_VERSION)
+LUA_INCDIR ?= /usr/include/lua$(LUA_VERSION)
+endif
+
+# Debian puts curl/curl.h under the multiarch include dir; the -I is only added
+# when the directory exists, so the default is harmless on other systems.
+CURL_INCDIR ?= /usr/include/x86_64-linux-gnu
+CURL_LIBDIR ?=
+
+# LuaRocks (build.type = "make") passes the rock's own install dirs as INST_*;
+# they win over the PREFIX-derived defaults.
+PREFIX ?= /usr/local
+LUADIR ?= $(or $(INST_LUADIR),$(PREFIX)/share/lua/$(LUA_ABI))
+LIBDIR ?= $(or $(INST_LIBDIR),$(PREFIX)/lib/lua/$(LUA_ABI))
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+LDFLAGS ?=
+# LuaRocks passes its own LIBFLAG; same meaning.
+LIBFLAG ?= -shared
+
+# liblua is deliberately not linked: the module resolves lua_* symbols from
+# the host (interpreter, LuaJIT or nginx), and linking a second copy breaks that.
+ALL_CFLAGS = $(CFLAGS) -fPIC -Wall -Wextra -std=gnu99 -I$(LUA_INCDIR) \
+             $(if $(wildcard $(CURL_INCDIR)),-I$(CURL_INCDIR)) $(CPPFLAGS)
+LIBS       = $(if $(CURL_LIBDIR),-L$(CURL_LIBDIR)) -lcurl
+
+# One build dir per Lua version, so builds for several versions coexist.
+BUILD_DIR ?= build/$(LUA_VERSION)
+SRCS      := $(wildcard src/*.c)
+OBJS      := $(SRCS:src/%.c=$(BUILD_DIR)/%.o)
+CORE_SO   := $(BUILD_DIR)/scalekit/core.so
+LUA_SRCS  := $(wildcard lua/scalekit/*.lua)
+ROCKSPEC  := scalekit-0.1.0-1.rockspec
+
+# Holds the compile command line; rewritten (forcing a rebuild) only when it
+# changes, e.g. other CFLAGS, or LuaRocks reusing BUILD_DIR for another Lua.
+FLAGS_STAMP := $(BUILD_DIR)/.cflags
+
+# Module search paths for running specs and examples from the work tree.
+TEST_LUA_PATH  := lua/?.lua;lua/?/init.lua;./?.lua;;
+TEST_LUA_CPATH := $(BUILD_DIR)/?.so;;
+
+# /usr/bin/busted starts with `#!/usr/bin/env lua`, which is Lua 5.1 once
+# busted is installed; run it through the chosen interpreter instead.
+BUSTED      ?= /usr/bin/busted
+BUSTED_ARGS ?=
+
+# What `make test` needs on Debian 12. node comes separately (see deps).
+DEB_PACKAGES := lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson \
+                lua-busted lua-socket luarocks
+
+.PHONY: all deps test demo install uninstall clean check-luarocks FORCE
+
+all: $(CORE_SO)
+
+$(CORE_SO): $(OBJS)
+	$(if $(OBJS),,$(error no C sources in src/))
+	@mkdir -p $(@D)
+	$(CC) $(LIBFLAG) $(LDFLAGS) -o $@ $(OBJS) $(LIBS)
+
+$(BUILD_DIR)/%.o: src/%.c $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(@D)
+	@printf '%s\n' '$(CC) $(ALL_CFLAGS)' | cmp -s - $@ || \
+	  printf '%s\n' '$(CC) $(ALL_CFLAGS)' > $@
+
+FORCE:
+
+-include $(OBJS:.o=.d)
+
+# Installs only what is missing, so it is a no-op (and needs no root) on a
+# ready machine. node v20 may come from outside Debian: only fall back to
+# Debian's nodejs when there is no node at all. apt-get update is run only if
+# the first install attempt fails (e.g. empty package lists on a fresh box).
+deps:
+	@missing=""; \
+	for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${db:Status-Abbrev}' $$p 2>/dev/null | grep -q '^ii' || missing="$$missing $$p"; \
+	done; \
+	command -v cc >/dev/null 2>&1 || missing="$$missing build-essential"; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	if [ -z "$$missing" ]; then echo "deps: all present"; exit 0; fi; \
+	echo "deps: installing$$missing"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get install -y --no-install-recommends $$missing || \
+	  { apt-get update && apt-get install -y --no-install-recommends $$missing; }
+
+test: all
+	LUA_PATH='$(TEST_LUA_PATH)' LUA_CPATH='$(TEST_LUA_CPATH)' \
+	  $(LUA) $(BUSTED) --cpath='$(BUILD_DIR)/?.so' $(BUSTED_ARGS)
+
+# deps must finish before compiling, even under -j: hence the sub-make.
+demo: deps
+	$(MAKE) all
+	LUA='$(LUA)' LUA_PATH='$(TEST_LUA_PATH)' LUA_CPATH='$(TEST_LUA_CPATH)' \
+	  bash scripts/demo.sh
+
+install: all
+	$(if $(LUA_SRCS),,$(error no Lua modules in lua/scalekit/))
+	install -d $(DESTDIR)$(LUADIR)/scalekit $(DESTDIR)$(LIBDIR)/scalekit
+	install -m 644 $(LUA_SRCS) $(DESTDIR)$(LUADIR)/scalekit/
+	install -m 755 $(CORE_SO) $(DESTDIR)$(LIBDIR)/scalekit/core.so
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(LUADIR)/scalekit/,$(notdir $(LUA_SRCS))) \
+	  $(DESTDIR)$(LIBDIR)/scalekit/core.so
+	rmdir $(DESTDIR)$(LUADIR)/scalekit $(DESTDIR)$(LIBDIR)/scalekit 2>/dev/null || true
+
+clean:
+	rm -rf build
+
+# Offline `luarocks make` into a throwaway tree, then load the module from it
+# (tree first on the search paths, so no work-tree build can stand in).
+check-luarocks:
+	@tree=$$(mktemp -d) && trap 'rm -rf "$$tree"' EXIT && \
+	LUAROCKS_CONFIG=.ci/luarocks-config.lua luarocks --lua-version=$(LUA_ABI) \
+	  --tree "$$tree" make $(ROCKSPEC) CURL_INCDIR=$(CURL_INCDIR) && \
+	SK_TREE="$$tree" $(LUA) -e '$(ROCK_LOAD_CHECK)'
+
+ROCK_LOAD_CHECK = \
+  local tree = os.getenv("SK_TREE") \
+  local so = tree .. "/lib/lua/$(LUA_ABI)/scalekit/core.so" \
+  assert(package.loadlib(so, "luaopen_scalekit_core")) \
+  package.cpath = tree .. "/lib/lua/$(LUA_ABI)/?.so;" .. package.cpath \
+  package.path = tree .. "/share/lua/$(LUA_ABI)/?.lua;" .. package.path \
+  require "scalekit.core" \
+  print("check-luarocks: scalekit.core loads from " .. so)

@@ -1,0 +1,131 @@
+/* Error objects: plain tables with a shared metatable, so callers can read
+ * err.status / err.kind and print them; tostring gives one line. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include "scalekit.h"
+
+static void set_string(lua_State *L, const char *key, const char *value) {
+  if (value && *value) {
+    lua_pushstring(L, value);
+    lua_setfield(L, -2, key);
+  }
+}
+
+void sk_error_push(lua_State *L, const sk_error_info *info, int details_idx) {
+  if (details_idx) details_idx = lua_absindex(L, details_idx);
+  lua_createtable(L, 0, 10);
+  set_string(L, "kind", info->kind);
+  if (info->status > 0) {
+    lua_pushinteger(L, (lua_Integer)info->status);
+    lua_setfield(L, -2, "status");
+  }
+  set_string(L, "code", info->code);
+  set_string(L, "message", info->message);
+  set_string(L, "request_id", info->request_id);
+  set_string(L, "operation", info->operation);
+  lua_pushboolean(L, info->retryable);
+  lua_setfield(L, -2, "retryable");
+  lua_pushinteger(L, info->attempts);
+  lua_setfield(L, -2, "attempts");
+  if (details_idx) {
+    lua_pushvalue(L, details_idx);
+    lua_setfield(L, -2, "details");
+  }
+  luaL_getmetatable(L, SK_ERROR_MT);
+  lua_setmetatable(L, -2);
+}
+
+static const char *field(lua_State *L, int idx, const char *key) {
+  const char *s;
+  lua_getfield(L, idx, key);
+  s = lua_isstring(L, -1) ? lua_tostring(L, -1) : NULL;
+  lua_pop(L, 1); /* the table still anchors the string */
+  return s;
+}
+
+/* Control characters from a server's message would break the one-line
+ * promise of tostring. */
+static void add_line(luaL_Buffer *b, const char *s) {
+  for (; *s; s++) luaL_addchar(b, (unsigned char)*s < 0x20 || *s == 0x7f ? ' ' : *s);
+}
+
+/* "scalekit: api error 404 NOT_FOUND: no such organization
+ *  (getOrganization, request_id req-7, 1 attempt)" */
+static int error_tostring(lua_State *L) {
+  const char *kind, *code, *message, *operation, *request_id;
+  luaL_Buffer b;
+  lua_Integer status, attempts;
+  char num[64];
+  luaL_checktype(L, 1, LUA_TTABLE);
+  kind = field(L, 1, "kind");
+  code = field(L, 1, "code");
+  message = field(L, 1, "message");
+  operation = field(L, 1, "operation");
+  request_id = field(L, 1, "request_id");
+  lua_getfield(L, 1, "status");
+  status = lua_tointeger(L, -1);
+  lua_getfield(L, 1, "attempts");
+  attempts = lua_tointeger(L, -1);
+  lua_pop(L, 2);
+
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, "scalekit: ");
+  luaL_addstring(&b, kind ? kind : "unknown");
+  luaL_addstring(&b, " error");
+  if (status > 0) {
+    snprintf(num, sizeof num, " %lld", (long long)status);
+    luaL_addstring(&b, num);
+  }
+  if (code) {
+    luaL_addchar(&b, ' ');
+    add_line(&b, code);
+  }
+  if (message) {
+    luaL_addstring(&b, ": ");
+    add_line(&b, message);
+  }
+  if (operation || request_id || attempts > 0) {
+    const char *sep = "";
+    luaL_addstring(&b, " (");
+    if (operation) {
+      add_line(&b, operation);
+      sep = ", ";
+    }
+    if (request_id) {
+      luaL_addstring(&b, sep);
+      luaL_addstring(&b, "request_id ");
+      add_line(&b, request_id);
+      sep = ", ";
+    }
+    if (attempts > 0) {
+      snprintf(num, sizeof num, "%s%lld attempt%s", sep, (long long)attempts,
+               attempts == 1 ? "" : "s");
+      luaL_addstring(&b, num);
+    }
+    luaL_addchar(&b, ')');
+  }
+  luaL_pushresult(&b);
+  return 1;
+}
+
+void sk_error_register(lua_State *L) {
+  luaL_newmetatable(L, SK_ERROR_MT);
+  lua_pushcfunction(L, error_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushliteral(L, "scalekit.error");
+  lua_setfield(L, -2, "__name");
+  lua_pop(L, 1);
+}
+
+int sk_argerror(lua_State *L, const char *who, const char *fmt, ...) {
+  va_list ap;
+  luaL_where(L, 2); /* the caller's file:line, not ours */
+  lua_pushstring(L, who);
+  lua_pushliteral(L, ": ");
+  va_start(ap, fmt);
+  lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  lua_concat(L, 4);
+  return lua_error(L);
+}
