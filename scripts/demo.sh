@@ -18,7 +18,7 @@ cleanup() {
 trap cleanup EXIT
 
 # Port 0: the OS picks a free port and the server reports it on stdout.
-node spec/fake/server.js --port 0 >"$log" 2>&1 &
+node spec/fake/server.js --port 0 --ignore-stdin >"$log" 2>&1 &
 server_pid=$!
 
 port=""

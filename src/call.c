@@ -8,13 +8,6 @@
 #include <time.h>
 #include "scalekit.h"
 
-/* Why an attempt failed, before it becomes an error object. */
-typedef struct failure {
-  const char *kind;
-  int retryable; /* the caller may safely try again later */
-  int retry_now; /* this policy retries it automatically */
-} failure;
-
 static int is_idempotent(const sk_operation *op) {
   /* Issuing a token changes nothing on the server. */
   return strcmp(op->method, "POST") != 0 && strcmp(op->method, "PATCH") != 0 ? 1
@@ -22,8 +15,8 @@ static int is_idempotent(const sk_operation *op) {
 }
 
 /* The retry policy of README's "Retries" section. */
-static failure classify(const sk_operation *op, const sk_http_response *res) {
-  failure f = {"transport", 0, 0};
+sk_failure sk_classify(const sk_operation *op, const sk_http_response *res) {
+  sk_failure f = {"transport", 0, 0};
   int idempotent = is_idempotent(op);
   switch (res->outcome) {
     case SK_NET_OK:
@@ -68,7 +61,7 @@ static double next_random(sk_client *c) {
 
 /* Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))), unless the
  * server said when (Retry-After, capped by max_retry_wait). */
-static double backoff_delay(sk_client *c, int attempt, const sk_http_response *res) {
+double sk_backoff_delay(sk_client *c, int attempt, const sk_http_response *res) {
   double ceiling = c->retry_base_delay;
   int i;
   if (res->retry_after[0]) {
@@ -120,9 +113,11 @@ static void run_hook(lua_State *L) {
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) lua_pop(L, 1);
 }
 
-static void hook_request(lua_State *L, int client_idx, const sk_client *c, const sk_operation *op,
-                         const sk_http_request *http) {
-  if (!push_hook(L, client_idx, SK_UV_ON_REQUEST)) return;
+void sk_hook_request(lua_State *L, const sk_exchange *x) {
+  const sk_client *c = x->c;
+  const sk_operation *op = x->op;
+  const sk_http_request *http = &x->http;
+  if (!push_hook(L, x->client_idx, SK_UV_ON_REQUEST)) return;
   lua_createtable(L, 0, 5);
   lua_pushstring(L, op->id);
   lua_setfield(L, -2, "operation");
@@ -153,9 +148,11 @@ static void hook_request(lua_State *L, int client_idx, const sk_client *c, const
   run_hook(L);
 }
 
-static void hook_response(lua_State *L, int client_idx, const sk_client *c, const sk_operation *op,
-                          const sk_http_response *res, double elapsed) {
-  if (!push_hook(L, client_idx, SK_UV_ON_RESPONSE)) return;
+void sk_hook_response(lua_State *L, const sk_exchange *x, double elapsed) {
+  const sk_client *c = x->c;
+  const sk_operation *op = x->op;
+  const sk_http_response *res = &x->res;
+  if (!push_hook(L, x->client_idx, SK_UV_ON_RESPONSE)) return;
   lua_createtable(L, 0, 6);
   lua_pushstring(L, op->id);
   lua_setfield(L, -2, "operation");
@@ -180,39 +177,30 @@ static void hook_response(lua_State *L, int client_idx, const sk_client *c, cons
 
 /* ---- one operation, with retries ---- */
 
-typedef struct exchange {
-  int client_idx;
-  sk_client *c;
-  const sk_operation *op;
-  sk_http_request http;
-  sk_http_response res;
-  int attempts;
-} exchange;
-
 /* Performs http until success or a final failure, retrying per policy.
- * Leaves the last response in x->res. Returns the failure class (kind
+ * Leaves the last response in x->res. Returns the sk_failure class (kind
  * NULL on a 2xx). 401s are returned to the caller, never retried here. */
-static failure perform_with_retries(lua_State *L, exchange *x) {
-  failure f;
+static sk_failure perform_with_retries(lua_State *L, sk_exchange *x) {
+  sk_failure f;
   for (;;) {
     double started = sk_monotonic();
     sk_buf_reset(&x->res.body);
     x->attempts++;
-    hook_request(L, x->client_idx, x->c, x->op, &x->http);
+    sk_hook_request(L, x);
     sk_transport_perform(x->c->easy, &x->c->transport, &x->http, &x->res);
-    hook_response(L, x->client_idx, x->c, x->op, &x->res, sk_monotonic() - started);
+    sk_hook_response(L, x, sk_monotonic() - started);
     if (x->res.outcome == SK_NET_OK && x->res.status >= 200 && x->res.status < 300) {
       f.kind = NULL;
       return f;
     }
-    f = classify(x->op, &x->res);
+    f = sk_classify(x->op, &x->res);
     if (!f.retry_now || x->attempts > x->c->max_retries) return f;
-    sleep_seconds(backoff_delay(x->c, x->attempts, &x->res));
+    sleep_seconds(sk_backoff_delay(x->c, x->attempts, &x->res));
   }
 }
 
 /* Decodes x->res.body with the client's decoder; pushes value or message. */
-static int decode_body(lua_State *L, exchange *x) {
+static int decode_body(lua_State *L, sk_exchange *x) {
   int rc;
   sk_getuservalue(L, x->client_idx);
   lua_getfield(L, -1, SK_UV_DECODER);
@@ -223,7 +211,7 @@ static int decode_body(lua_State *L, exchange *x) {
 }
 
 /* Pushes the error object for a failed exchange. */
-static void push_failure(lua_State *L, exchange *x, failure f) {
+void sk_exchange_push_failure(lua_State *L, sk_exchange *x, sk_failure f) {
   sk_error_info info;
   int details = 0;
   char message[CURL_ERROR_SIZE + 128];
@@ -283,7 +271,7 @@ static void push_failure(lua_State *L, exchange *x, failure f) {
   sk_error_push(L, &info, 0);
 }
 
-static void push_decode_error(lua_State *L, exchange *x, const char *why) {
+static void push_decode_error(lua_State *L, sk_exchange *x, const char *why) {
   sk_error_info info;
   memset(&info, 0, sizeof info);
   info.kind = "decode";
@@ -295,8 +283,8 @@ static void push_decode_error(lua_State *L, exchange *x, const char *why) {
   sk_error_push(L, &info, 0);
 }
 
-static void exchange_init(exchange *x, int client_idx, sk_client *c, const sk_operation *op,
-                          sk_request *req) {
+void sk_exchange_init(sk_exchange *x, int client_idx, sk_client *c, sk_request *req) {
+  const sk_operation *op = req->op;
   memset(x, 0, sizeof *x);
   x->client_idx = client_idx;
   x->c = c;
@@ -309,21 +297,28 @@ static void exchange_init(exchange *x, int client_idx, sk_client *c, const sk_op
   sk_http_response_init(&x->res);
 }
 
-/* Pushes the decoded 2xx body (true when empty) or a decode error; returns
- * 0 or -1. */
-static int push_success(lua_State *L, exchange *x) {
+/* Result shaping: unwrap {"organization": {...}} and friends. */
+static void unwrap(lua_State *L, const sk_operation *op) {
+  if (!op->unwrap || !lua_istable(L, -1)) return;
+  lua_getfield(L, -1, op->unwrap);
+  if (lua_istable(L, -1)) lua_remove(L, -2);
+  else lua_pop(L, 1);
+}
+
+int sk_exchange_push_success(lua_State *L, sk_exchange *x) {
   if (x->res.body.len == 0 || x->res.status == 204) {
     lua_pushboolean(L, 1);
-    return 0;
+    return 1;
   }
   if (decode_body(L, x) != 0) {
     char why[300];
     snprintf(why, sizeof why, "invalid JSON in response: %s", lua_tostring(L, -1));
     lua_pop(L, 1);
     push_decode_error(L, x, why);
-    return -1;
+    return 0;
   }
-  return 0;
+  unwrap(L, x->op);
+  return 1;
 }
 
 /* ---- token ---- */
@@ -331,12 +326,13 @@ static int push_success(lua_State *L, exchange *x) {
 static int fetch_token(lua_State *L, int client_idx, sk_client *c) {
   const sk_operation *op = sk_operation_find("createToken");
   sk_request req;
-  exchange x;
-  failure f;
+  sk_exchange x;
+  sk_failure f;
   double ttl, margin;
   memset(&req, 0, sizeof req);
   sk_buf_init(&req.url);
   sk_buf_init(&req.body);
+  req.op = op;
   req.content_type = "application/x-www-form-urlencoded";
   sk_buf_adds(&req.url, c->base_url);
   sk_buf_adds(&req.url, op->path);
@@ -344,7 +340,7 @@ static int fetch_token(lua_State *L, int client_idx, sk_client *c) {
   sk_form_escape(&req.body, c->client_id, strlen(c->client_id));
   sk_buf_adds(&req.body, "&client_secret=");
   sk_form_escape(&req.body, c->client_secret, strlen(c->client_secret));
-  exchange_init(&x, client_idx, c, op, &req);
+  sk_exchange_init(&x, client_idx, c, &req);
   if (req.url.oom || req.body.oom) {
     sk_request_free(&req);
     return luaL_error(L, "scalekit: out of memory");
@@ -352,11 +348,11 @@ static int fetch_token(lua_State *L, int client_idx, sk_client *c) {
   f = perform_with_retries(L, &x);
   sk_request_free(&req);
   if (f.kind) {
-    push_failure(L, &x, f);
+    sk_exchange_push_failure(L, &x, f);
     sk_http_response_free(&x.res);
     return -1;
   }
-  if (push_success(L, &x) != 0) {
+  if (!sk_exchange_push_success(L, &x)) {
     sk_http_response_free(&x.res);
     return -1;
   }
@@ -368,8 +364,9 @@ static int fetch_token(lua_State *L, int client_idx, sk_client *c) {
     push_decode_error(L, &x, "token response without an access_token");
     return -1;
   }
-  free(c->token);
+  sk_client_forget_token(c);
   c->token = strdup(lua_tostring(L, -2));
+  c->token_generation++;
   ttl = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : 0;
   lua_pop(L, 3);
   if (!c->token) return luaL_error(L, "scalekit: out of memory");
@@ -384,7 +381,7 @@ int sk_call_ensure_token(lua_State *L, int client_idx, sk_client *c) {
   return fetch_token(L, lua_absindex(L, client_idx), c);
 }
 
-static void forget_token(sk_client *c) {
+void sk_client_forget_token(sk_client *c) {
   if (c->token) {
     memset(c->token, 0, strlen(c->token));
     free(c->token);
@@ -394,23 +391,15 @@ static void forget_token(sk_client *c) {
 
 /* ---- public entry ---- */
 
-/* Result shaping: unwrap {"organization": {...}} and friends. */
-static void unwrap(lua_State *L, const sk_operation *op) {
-  if (!op->unwrap || !lua_istable(L, -1)) return;
-  lua_getfield(L, -1, op->unwrap);
-  if (lua_istable(L, -1)) lua_remove(L, -2);
-  else lua_pop(L, 1);
-}
-
 int sk_call_execute(lua_State *L, int client_idx, sk_request *req) {
   sk_client *c;
-  exchange x;
-  failure f;
+  sk_exchange x;
+  sk_failure f;
   sk_buf authorization;
   int ok = 0, refreshed = 0, is_token = strcmp(req->op->id, "createToken") == 0;
   client_idx = lua_absindex(L, client_idx);
   c = (sk_client *)lua_touserdata(L, client_idx);
-  exchange_init(&x, client_idx, c, req->op, req);
+  sk_exchange_init(&x, client_idx, c, req);
   sk_buf_init(&authorization);
   for (;;) {
     if (!is_token) {
@@ -422,18 +411,17 @@ int sk_call_execute(lua_State *L, int client_idx, sk_request *req) {
     }
     f = perform_with_retries(L, &x);
     if (!f.kind) {
-      ok = push_success(L, &x) == 0;
-      if (ok) unwrap(L, req->op);
+      ok = sk_exchange_push_success(L, &x);
       break;
     }
     /* An API 401 may mean the token was revoked or expired early: one
      * fresh token, one more try. */
     if (!is_token && x.res.outcome == SK_NET_OK && x.res.status == 401 && !refreshed) {
       refreshed = 1;
-      forget_token(c);
+      sk_client_forget_token(c);
       continue;
     }
-    push_failure(L, &x, f);
+    sk_exchange_push_failure(L, &x, f);
     break;
   }
   sk_buf_free(&authorization);

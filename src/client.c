@@ -1,5 +1,6 @@
 /* The client userdata: configuration, the cached token, one reused libcurl
  * handle, and the resources hanging off it. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -22,6 +23,15 @@ static void free_secret(char **p) {
 }
 
 static void client_release(sk_client *c) {
+  int i;
+  for (i = 0; i < c->pool_size; i++) curl_easy_cleanup(c->pool[i]);
+  free(c->pool);
+  c->pool = NULL;
+  c->pool_size = 0;
+  if (c->multi) {
+    curl_multi_cleanup(c->multi);
+    c->multi = NULL;
+  }
   if (c->easy) {
     curl_easy_cleanup(c->easy);
     c->easy = NULL;
@@ -222,8 +232,56 @@ static int client_call(lua_State *L) {
   return sk_call_execute(L, 1, &req);
 }
 
+int sk_client_push_override(lua_State *L, int idx, const char *key) {
+  sk_getuservalue(L, idx);
+  lua_getfield(L, -1, SK_UV_OVERRIDES);
+  lua_remove(L, -2);
+  if (lua_istable(L, -1)) {
+    lua_getfield(L, -1, key);
+    lua_remove(L, -2);
+    if (!lua_isnil(L, -1)) return 1;
+  }
+  lua_pop(L, 1);
+  return 0;
+}
+
+int sk_client_set_overrides(lua_State *L) {
+  luaL_checkudata(L, 1, SK_CLIENT_MT);
+  if (!lua_isnil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  sk_getuservalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_setfield(L, -2, SK_UV_OVERRIDES);
+  return 0;
+}
+
+/* A token obtained elsewhere (another VM of the same nginx worker). */
+int sk_client_set_token(lua_State *L) {
+  sk_client *c = sk_client_check(L, 1, "set_token");
+  const char *token = luaL_checkstring(L, 2);
+  double ttl = luaL_checknumber(L, 3);
+  char *copy = strdup(token);
+  if (!copy) return luaL_error(L, "scalekit: out of memory");
+  free_secret(&c->token);
+  c->token = copy;
+  c->token_expires = sk_monotonic() + ttl;
+  return 0;
+}
+
+/* -> token, seconds left; or nothing when no valid token is cached. */
+int sk_client_peek_token(lua_State *L) {
+  sk_client *c = sk_client_check(L, 1, "peek_token");
+  double left = c->token_expires - sk_monotonic();
+  if (!c->token || left <= 0) return 0;
+  lua_pushstring(L, c->token);
+  lua_pushnumber(L, left);
+  return 2;
+}
+
 static int client_index(lua_State *L) {
   luaL_checkudata(L, 1, SK_CLIENT_MT);
+  if (lua_type(L, 2) == LUA_TSTRING && sk_client_push_override(L, 1, lua_tostring(L, 2)))
+    return 1;
   lua_pushvalue(L, 2);
   lua_rawget(L, lua_upvalueindex(1)); /* methods */
   if (!lua_isnil(L, -1)) return 1;
@@ -238,6 +296,7 @@ void sk_client_register(lua_State *L) {
   static const luaL_Reg methods[] = {{"call", client_call},
                                      {"token", client_token},
                                      {"close", client_close},
+                                     {"parallel", sk_parallel},
                                      {NULL, NULL}};
   luaL_newmetatable(L, SK_CLIENT_MT);
   lua_pushcfunction(L, client_close);

@@ -12,6 +12,16 @@ static int core_is_error(lua_State *L) {
   return 1;
 }
 
+/* core.error(t): gives a plain table (an error object that crossed from
+ * another Lua VM) the error metatable again. */
+static int core_error(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  luaL_getmetatable(L, SK_ERROR_MT);
+  lua_setmetatable(L, 1);
+  return 1;
+}
+
 /* operations[operationId] = {method=, path=, items=} for introspection. */
 static void push_operations(lua_State *L) {
   size_t i;
@@ -51,7 +61,14 @@ static void push_methods(lua_State *L) {
 
 int luaopen_scalekit_core(lua_State *L) {
   static const luaL_Reg functions[] = {
-      {"new", sk_client_new}, {"is_error", core_is_error}, {NULL, NULL}};
+      {"new", sk_client_new},
+      {"is_error", core_is_error},
+      {"error", core_error},
+      {"prepare", sk_resource_prepare},
+      {"set_overrides", sk_client_set_overrides},
+      {"set_token", sk_client_set_token},
+      {"peek_token", sk_client_peek_token},
+      {NULL, NULL}};
   sk_transport_global_init();
   sk_error_register(L);
   sk_client_register(L);

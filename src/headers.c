@@ -41,7 +41,7 @@ int sk_header_value(const char *line, size_t len, const char *name, char *out,
 
 double sk_retry_after_seconds(const char *value, time_t now) {
   char date[64];
-  size_t start = 0, end, i;
+  size_t start = 0, end;
   double secs;
   time_t t;
   if (value == NULL)
@@ -55,6 +55,7 @@ double sk_retry_after_seconds(const char *value, time_t now) {
     return -1;
   if (value[start] >= '0' && value[start] <= '9') {
     /* delta-seconds: digits only, accumulated with an early cap. */
+    size_t i;
     secs = 0;
     for (i = start; i < end; i++) {
       if (value[i] < '0' || value[i] > '9')
@@ -64,8 +65,8 @@ double sk_retry_after_seconds(const char *value, time_t now) {
     }
     return secs > SK_RETRY_AFTER_MAX ? SK_RETRY_AFTER_MAX : secs;
   }
-  /* Every HTTP-date form starts with a day name; curl_getdate alone is
-   * lenient enough to read a date into numbers like "-1". */
+  /* Every HTTP-date form starts with a day name; curl_getdate also takes
+   * looser forms that are no Retry-After value. */
   if (!((value[start] >= 'A' && value[start] <= 'Z') ||
         (value[start] >= 'a' && value[start] <= 'z')) ||
       end - start >= sizeof date)

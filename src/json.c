@@ -36,7 +36,7 @@ typedef struct sk_enc {
 
 static int sk_enc_fail(sk_enc *e, int level, const char *fmt, ...) {
   char reason[96], where[256];
-  size_t w = 0;
+  size_t w = 0, room, rlen;
   int i;
   va_list ap;
   if (e->err == NULL || e->errcap == 0)
@@ -44,29 +44,34 @@ static int sk_enc_fail(sk_enc *e, int level, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(reason, sizeof reason, fmt, ap);
   va_end(ap);
-  if (level == 0) {
-    snprintf(e->err, e->errcap, "%s", reason);
-    return -1;
-  }
+  /* The path gets what is left after ": reason", so a long path (a cycle)
+   * never crowds out the reason. */
+  rlen = strlen(reason) + 2;
+  room = e->errcap > rlen + 1 ? e->errcap - rlen - 1 : 0;
+  if (room > sizeof where)
+    room = sizeof where;
+  where[0] = '\0';
   /* The path starts with its separator ('.' or '['), so the caller can
    * put the field name right in front. */
-  for (i = 0; i < level && w < sizeof where - 1; i++) {
+  for (i = 0; i < level && w < room; i++) {
     const sk_path_entry *p = &e->path[i];
     int k;
     if (p->key != NULL)
-      k = snprintf(where + w, sizeof where - w, ".%.*s",
+      k = snprintf(where + w, room - w, ".%.*s",
                    (int)(p->len < SK_PATH_KEY_MAX ? p->len : SK_PATH_KEY_MAX),
                    p->key);
     else
-      k = snprintf(where + w, sizeof where - w, "[%llu]", p->index);
+      k = snprintf(where + w, room - w, "[%llu]", p->index);
     if (k < 0)
       break;
     w += (size_t)k;
   }
-  if (w > sizeof where - 1) /* snprintf truncated the last piece */
-    w = sizeof where - 1;
-  where[w] = '\0';
-  snprintf(e->err, e->errcap, "%s: %s", where, reason);
+  if (w >= room && room > 4) /* truncated: say so */
+    memcpy(where + room - 4, "...", 4);
+  if (level == 0 || room <= 4)
+    snprintf(e->err, e->errcap, "%s", reason);
+  else
+    snprintf(e->err, e->errcap, "%s: %s", where, reason);
   return -1;
 }
 
@@ -152,7 +157,7 @@ static int sk_enc_value(sk_enc *e, int idx, int level);
 
 static int sk_enc_table(sk_enc *e, int idx, int level) {
   lua_State *L = e->L;
-  unsigned long long count = 0, max = 0, k, i;
+  unsigned long long count = 0, max = 0, k;
   int array = 1, first = 1;
 
   if (level >= SK_JSON_MAX_DEPTH)
@@ -179,6 +184,7 @@ static int sk_enc_table(sk_enc *e, int idx, int level) {
   }
 
   if (array && max == count) {
+    unsigned long long i;
     /* lua_rawgeti takes an int on 5.1. */
     if (count > INT_MAX)
       return sk_enc_fail(e, level, "array too long");
@@ -391,13 +397,13 @@ int sk_json_decode(lua_State *L, int decoder_idx, const char *s, size_t n) {
 
 #if LUA_VERSION_NUM >= 503
 /* 1 with the integer in *v when the value at idx is an integral float
- * that an integer represents exactly. */
+ * below 2^53 (from there on the float may already be a rounded value). */
 static int sk_integral_float(lua_State *L, int idx, lua_Integer *v) {
   lua_Number d;
   if (lua_type(L, idx) != LUA_TNUMBER || lua_isinteger(L, idx))
     return 0;
   d = lua_tonumber(L, idx);
-  if (floor(d) != d || fabs(d) > SK_2POW53) /* also NaN and inf */
+  if (floor(d) != d || fabs(d) >= SK_2POW53) /* also NaN and inf */
     return 0;
   *v = (lua_Integer)d;
   return 1;

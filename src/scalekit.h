@@ -228,6 +228,10 @@ typedef struct sk_client {
   double retry_base_delay; /* seconds */
   double retry_max_delay;
   double max_retry_wait; /* cap on a server's Retry-After */
+  unsigned token_generation; /* counts fetches: who holds an old token */
+  CURLM *multi;              /* sk:parallel: its connection pool */
+  CURL **pool;               /* sk:parallel: easy handles, pool_size */
+  int pool_size;
   unsigned long long rng; /* backoff jitter */
   int closed;
 } sk_client;
@@ -237,12 +241,22 @@ typedef struct sk_client {
 #define SK_UV_RESOURCES "resources"
 #define SK_UV_ON_REQUEST "on_request"
 #define SK_UV_ON_RESPONSE "on_response"
+/* Lua functions replacing methods, per name (client) or per resource:
+ * how the nginx layer sends through worker threads. */
+#define SK_UV_OVERRIDES "overrides"
 
 void sk_client_register(lua_State *L);
 int sk_client_new(lua_State *L);
 /* The open client at idx, or raises naming `who`. */
 sk_client *sk_client_check(lua_State *L, int idx, const char *who);
 double sk_monotonic(void);
+/* If the client at idx has overrides[key], pushes it and returns 1. */
+int sk_client_push_override(lua_State *L, int idx, const char *key);
+/* core.set_overrides(client, table), core.set_token(client, token, ttl),
+ * core.peek_token(client) */
+int sk_client_set_overrides(lua_State *L);
+int sk_client_set_token(lua_State *L);
+int sk_client_peek_token(lua_State *L);
 
 /* ---- request.c: Lua arguments -> HTTP request -------------------------- */
 
@@ -262,6 +276,34 @@ void sk_request_free(sk_request *req);
 
 /* ---- call.c: executing an operation ------------------------------------ */
 
+/* Why an attempt failed, before it becomes an error object. */
+typedef struct sk_failure {
+  const char *kind; /* NULL: it did not fail */
+  int retryable;    /* the caller may safely try again later */
+  int retry_now;    /* the retry policy retries it automatically */
+} sk_failure;
+
+/* One operation's HTTP exchange and its attempts. */
+typedef struct sk_exchange {
+  int client_idx;
+  sk_client *c;
+  const sk_operation *op;
+  sk_http_request http;
+  sk_http_response res;
+  int attempts;
+} sk_exchange;
+
+void sk_exchange_init(sk_exchange *x, int client_idx, sk_client *c, sk_request *req);
+sk_failure sk_classify(const sk_operation *op, const sk_http_response *res);
+double sk_backoff_delay(sk_client *c, int attempt, const sk_http_response *res);
+void sk_hook_request(lua_State *L, const sk_exchange *x);
+void sk_hook_response(lua_State *L, const sk_exchange *x, double elapsed);
+/* After a 2xx: pushes the result (decoded and unwrapped; true when the
+ * body is empty) and returns 1, or pushes a decode error and returns 0. */
+int sk_exchange_push_success(lua_State *L, sk_exchange *x);
+void sk_exchange_push_failure(lua_State *L, sk_exchange *x, sk_failure f);
+void sk_client_forget_token(sk_client *c);
+
 /* Runs a built request with auth, retries and decoding. Pushes the result
  * and returns 1, or pushes nil, err and returns 2. Frees req. */
 int sk_call_execute(lua_State *L, int client_idx, sk_request *req);
@@ -269,9 +311,15 @@ int sk_call_execute(lua_State *L, int client_idx, sk_request *req);
  * -1. */
 int sk_call_ensure_token(lua_State *L, int client_idx, sk_client *c);
 
+/* ---- parallel.c: many operations at once on libcurl's multi interface -- */
+
+int sk_parallel(lua_State *L);
+
 /* ---- resource.c / iterator.c -------------------------------------------- */
 
 void sk_resource_register(lua_State *L);
+/* core.prepare: validation without sending (see resource.c). */
+int sk_resource_prepare(lua_State *L);
 /* Pushes a table {name = resource userdata} for the client at idx. */
 void sk_resource_push_all(lua_State *L, int client_idx);
 void sk_iterator_register(lua_State *L);

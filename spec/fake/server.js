@@ -1216,7 +1216,8 @@ server.on('connection', (sock) => {
 });
 server.on('clientError', (err, sock) => {
   if (sock.writable && err.code !== 'ECONNRESET') {
-    sock.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    sock.end(`HTTP/1.1 400 Bad Request\r\nx-request-id: req-${++state.responseCounter}\r\n` +
+      'connection: close\r\ncontent-length: 0\r\n\r\n');
   } else {
     sock.destroy();
   }

@@ -34,6 +34,12 @@ local function shquote(s)
   return "'" .. (tostring(s):gsub("'", "'\\''")) .. "'"
 end
 
+local function urlencode(s)
+  return (tostring(s):gsub("[^%w%-%._~]", function(c)
+    return ("%%%02X"):format(c:byte())
+  end))
+end
+
 local function read_file(path)
   local f = io.open(path, "rb")
   if not f then return nil end
@@ -204,6 +210,21 @@ end
 -- { organization_ids = {...}, directory_ids = {...} }.
 function Server:seed(spec)
   return self:control("POST", "/_fake/seed", spec or {})
+end
+
+--- Fetch an access token from /oauth/token with the current credentials
+-- (for specs that make raw API calls with server:http). Raises on failure.
+function Server:token()
+  local body = "grant_type=client_credentials&client_id=" .. urlencode(self.client_id)
+    .. "&client_secret=" .. urlencode(self.client_secret)
+  local status, text = self:http("POST", "/oauth/token", {
+    headers = { ["content-type"] = "application/x-www-form-urlencoded" },
+    body = body,
+  })
+  if status ~= 200 then
+    error(("fake: POST /oauth/token -> HTTP %s: %s"):format(tostring(status), text), 2)
+  end
+  return cjson.decode(text).access_token
 end
 
 --- Change token_ttl / client_secret / client_id for new token requests.

@@ -1,0 +1,406 @@
+-- sk.connections and sk.directories against the fake Scalekit server.
+-- Every organization the fake creates comes with two SSO connections
+-- (SSO_SAML/okta ACTIVE, SSO_OIDC/google DRAFT) and one SCIM directory.
+local fake = require "spec.helpers.fake"
+local scalekit = require "scalekit"
+
+local function logged(server, op)
+  local out = {}
+  for _, r in ipairs(server:requests()) do
+    if op == nil or r.operation == op then out[#out + 1] = r end
+  end
+  return out
+end
+
+local function only(server, op)
+  local list = logged(server, op)
+  assert.are.equal(1, #list, "expected exactly one " .. op .. " request")
+  return list[1]
+end
+
+local function raises(text, fn)
+  local ok, err = pcall(fn)
+  assert.is_false(ok, "expected an error containing: " .. text)
+  assert.are.equal("string", type(err))
+  assert.is_truthy(err:find(text, 1, true), "error was: " .. tostring(err))
+  return err
+end
+
+local function api_error(status, code, res, err, op)
+  assert.is_nil(res)
+  assert.is_true(scalekit.is_error(err), "expected an error object, got " .. tostring(err))
+  assert.are.equal("api", err.kind)
+  assert.are.equal(status, err.status)
+  assert.are.equal(code, err.code)
+  assert.matches("^req%-%d+$", err.request_id)
+  if op then assert.are.equal(op, err.operation) end
+  return err
+end
+
+-- Runs a for-loop over the iterator under pcall: returns ok, err, items.
+local function walk(make)
+  local items = {}
+  local ok, err = pcall(function()
+    for x in make() do items[#items + 1] = x end
+  end)
+  return ok, err, items
+end
+
+local function ids(list, field)
+  local out = {}
+  for i, x in ipairs(list) do out[i] = x[field or "id"] end
+  return out
+end
+
+describe("connections and directories", function()
+  local server, sk
+
+  setup(function()
+    server = fake.start {}
+    sk = scalekit.new(server:env())
+  end)
+
+  teardown(function()
+    if sk then sk:close() end
+    if server then server:stop() end
+  end)
+
+  before_each(function()
+    server:reset { keep_tokens = true }
+  end)
+
+  describe("connections", function()
+    local orgs
+    before_each(function()
+      orgs = server:seed { organizations = 3 }.organization_ids -- conn_1..conn_6
+    end)
+
+    describe("list", function()
+      it("lists every connection in one page", function()
+        local page, err = sk.connections:list()
+        assert.is_nil(err)
+        assert.are.same({ "conn_1", "conn_2", "conn_3", "conn_4", "conn_5", "conn_6" }, ids(page.connections))
+        assert.are.equal("", page.next_page_token)
+        local req = only(server, "listConnections")
+        assert.are.equal("GET", req.method)
+        assert.are.equal("/api/v1/connections", req.path)
+        assert.are.equal("", req.raw_query)
+      end)
+
+      it("filters by organization_id, sent in the query string", function()
+        local page, err = sk.connections:list { organization_id = orgs[2] }
+        assert.is_nil(err)
+        assert.are.same({ "conn_3", "conn_4" }, ids(page.connections))
+        for _, c in ipairs(page.connections) do assert.are.equal(orgs[2], c.organization_id) end
+        assert.are.equal("SSO_SAML", page.connections[1].type)
+        assert.are.equal("okta", page.connections[1].provider)
+        assert.is_true(page.connections[1].enabled)
+        assert.is_false(page.connections[2].enabled)
+        local req = only(server, "listConnections")
+        assert.are.equal(orgs[2], req.query.organization_id)
+        assert.matches("organization_id=" .. orgs[2], req.raw_query, 1, true)
+      end)
+
+      it("returns one page of page_size with a next_page_token", function()
+        local page = assert(sk.connections:list { page_size = 4 })
+        assert.are.equal(4, #page.connections)
+        assert.is_true(#page.next_page_token > 0)
+        local rest = assert(sk.connections:list { page_size = 4, page_token = page.next_page_token })
+        assert.are.same({ "conn_5", "conn_6" }, ids(rest.connections))
+        assert.are.equal("", rest.next_page_token)
+      end)
+
+      it("returns an empty list for an organization_id without connections", function()
+        local page = assert(sk.connections:list { organization_id = "org_nobody" })
+        assert.are.equal(0, #page.connections)
+      end)
+
+      it("returns nil, err 400 for page_size 0", function()
+        local page, err = sk.connections:list { page_size = 0 }
+        api_error(400, "INVALID_ARGUMENT", page, err, "listConnections")
+        assert.are.equal("page_size", err.details[1].field)
+      end)
+
+      it("raises for a non-string organization_id", function()
+        raises("connections:list: field 'organization_id' must be a string", function()
+          sk.connections:list { organization_id = true }
+        end)
+        assert.are.equal(0, #logged(server))
+      end)
+    end)
+
+    describe("each", function()
+      it("walks the filtered connections page by page, keeping the filter", function()
+        local ok, err, items = walk(function()
+          return sk.connections:each { organization_id = orgs[3], page_size = 1 }
+        end)
+        assert.is_true(ok, tostring(err))
+        assert.are.same({ "conn_5", "conn_6" }, ids(items))
+        local reqs = logged(server, "listConnections")
+        assert.are.equal(2, #reqs)
+        for _, r in ipairs(reqs) do
+          assert.are.equal(orgs[3], r.query.organization_id)
+          assert.are.equal("1", r.query.page_size)
+        end
+        assert.is_nil(reqs[1].query.page_token)
+        assert.are.equal("string", type(reqs[2].query.page_token))
+      end)
+
+      it("raises the error object when a page fails", function()
+        server:fault { operation = "listConnections", status = 404 }
+        local ok, err, items = walk(function() return sk.connections:each {} end)
+        assert.is_false(ok)
+        assert.is_true(scalekit.is_error(err))
+        assert.are.equal(404, err.status)
+        assert.are.equal(0, #items)
+      end)
+    end)
+
+    describe("pages", function()
+      it("yields page tables", function()
+        local ok, err, pages = walk(function() return sk.connections:pages { page_size = 4 } end)
+        assert.is_true(ok, tostring(err))
+        assert.are.equal(2, #pages)
+        assert.are.equal(4, #pages[1].connections)
+        assert.are.same({ "conn_5", "conn_6" }, ids(pages[2].connections))
+        assert.are.equal("", pages[2].next_page_token)
+      end)
+
+      it("raises the error object for a page_size the server rejects", function()
+        local ok, err = walk(function() return sk.connections:pages { page_size = 101 } end)
+        assert.is_false(ok)
+        assert.is_true(scalekit.is_error(err))
+        assert.are.equal(400, err.status)
+      end)
+    end)
+
+    describe("list_by_organization", function()
+      it("lists the organization's connections", function()
+        local res, err = sk.connections:list_by_organization(orgs[1])
+        assert.is_nil(err)
+        assert.are.same({ "conn_1", "conn_2" }, ids(res.connections))
+        assert.are.equal("SSO_OIDC", res.connections[2].type)
+        local req = only(server, "listOrganizationConnections")
+        assert.are.equal("GET", req.method)
+        assert.are.equal("/api/v1/organizations/" .. orgs[1] .. "/connections", req.path)
+      end)
+
+      it("returns nil, err 404 for an unknown organization", function()
+        local res, err = sk.connections:list_by_organization("org_missing")
+        api_error(404, "NOT_FOUND", res, err, "listOrganizationConnections")
+      end)
+
+      it("raises for an empty organization_id", function()
+        raises("connections:list_by_organization: argument #1 (organization_id) must be a non-empty string",
+          function() sk.connections:list_by_organization("") end)
+      end)
+    end)
+
+    describe("get", function()
+      it("returns the connection", function()
+        local conn, err = sk.connections:get(orgs[2], "conn_3")
+        assert.is_nil(err)
+        assert.are.equal("conn_3", conn.id)
+        assert.are.equal(orgs[2], conn.organization_id)
+        assert.are.equal("SSO_SAML", conn.type)
+        assert.are.equal("ACTIVE", conn.status)
+        local req = only(server, "getConnection")
+        assert.are.equal("/api/v1/organizations/" .. orgs[2] .. "/connections/conn_3", req.path)
+      end)
+
+      it("returns nil, err 404 for an unknown connection, one of another organization, or an unknown organization", function()
+        local c, err = sk.connections:get(orgs[1], "conn_missing")
+        api_error(404, "NOT_FOUND", c, err, "getConnection")
+        c, err = sk.connections:get(orgs[1], "conn_3")
+        api_error(404, "NOT_FOUND", c, err, "getConnection")
+        c, err = sk.connections:get("org_missing", "conn_1")
+        api_error(404, "NOT_FOUND", c, err, "getConnection")
+      end)
+
+      it("raises when the second path argument is missing", function()
+        raises("connections:get: argument #2 (id) must be a non-empty string", function()
+          sk.connections:get(orgs[1])
+        end)
+      end)
+    end)
+  end)
+
+  describe("directories", function()
+    local org, dir
+    before_each(function()
+      local seeded = server:seed { organizations = 2, directory_users = 5, directory_groups = 3 }
+      org, dir = seeded.organization_ids[1], seeded.directory_ids[1]
+    end)
+
+    describe("list", function()
+      it("lists the organization's directories", function()
+        local res, err = sk.directories:list(org)
+        assert.is_nil(err)
+        assert.are.equal(1, #res.directories)
+        assert.are.equal(dir, res.directories[1].id)
+        assert.are.equal("SCIM", res.directories[1].directory_type)
+        local req = only(server, "listDirectories")
+        assert.are.equal("GET", req.method)
+        assert.are.equal("/api/v1/organizations/" .. org .. "/directories", req.path)
+      end)
+
+      it("returns nil, err 404 for an unknown organization", function()
+        local res, err = sk.directories:list("org_missing")
+        api_error(404, "NOT_FOUND", res, err, "listDirectories")
+      end)
+    end)
+
+    describe("get", function()
+      it("returns the directory", function()
+        local d, err = sk.directories:get(org, dir)
+        assert.is_nil(err)
+        assert.are.equal(dir, d.id)
+        assert.are.equal(org, d.organization_id)
+        assert.are.equal("ACTIVE", d.status)
+        assert.is_true(d.enabled)
+        assert.are.equal("/api/v1/organizations/" .. org .. "/directories/" .. dir,
+          only(server, "getDirectory").path)
+      end)
+
+      it("returns nil, err 404 for an unknown directory, another organization's, or an unknown organization", function()
+        local d, err = sk.directories:get(org, "dir_missing")
+        api_error(404, "NOT_FOUND", d, err, "getDirectory")
+        d, err = sk.directories:get("org_2", dir)
+        api_error(404, "NOT_FOUND", d, err, "getDirectory")
+        d, err = sk.directories:get("org_missing", dir)
+        api_error(404, "NOT_FOUND", d, err, "getDirectory")
+      end)
+    end)
+
+    describe("list_users", function()
+      it("returns one page of users with an integer total_size", function()
+        local page, err = sk.directories:list_users(org, dir, { page_size = 2 })
+        assert.is_nil(err)
+        assert.are.same({ "diru_1", "diru_2" }, ids(page.users))
+        assert.are.equal("user1@example.com", page.users[1].email)
+        assert.are.same({ "member" }, page.users[1].roles)
+        assert.is_true(page.users[1].active)
+        assert.are.equal(5, page.total_size)
+        assert.are.equal("integer", math.type(page.total_size))
+        assert.is_true(#page.next_page_token > 0)
+        local req = only(server, "listDirectoryUsers")
+        assert.are.equal("/api/v1/organizations/" .. org .. "/directories/" .. dir .. "/users", req.path)
+        assert.are.equal("2", req.query.page_size)
+      end)
+
+      it("works without the fields table", function()
+        local page = assert(sk.directories:list_users(org, dir))
+        assert.are.equal(5, #page.users)
+        assert.are.equal("", page.next_page_token)
+      end)
+
+      it("returns nil, err 404 for an unknown directory or organization", function()
+        local page, err = sk.directories:list_users(org, "dir_missing")
+        api_error(404, "NOT_FOUND", page, err, "listDirectoryUsers")
+        page, err = sk.directories:list_users("org_missing", dir, { page_size = 2 })
+        api_error(404, "NOT_FOUND", page, err, "listDirectoryUsers")
+      end)
+    end)
+
+    describe("each_user", function()
+      it("walks every user", function()
+        local ok, err, users = walk(function() return sk.directories:each_user(org, dir, { page_size = 2 }) end)
+        assert.is_true(ok, tostring(err))
+        assert.are.same({ "user1@example.com", "user2@example.com", "user3@example.com",
+          "user4@example.com", "user5@example.com" }, ids(users, "email"))
+        assert.are.equal(3, #logged(server, "listDirectoryUsers"))
+      end)
+
+      it("raises the error object for an unknown directory", function()
+        local ok, err, users = walk(function() return sk.directories:each_user(org, "dir_missing") end)
+        assert.is_false(ok)
+        assert.is_true(scalekit.is_error(err))
+        assert.are.equal(404, err.status)
+        assert.are.equal("NOT_FOUND", err.code)
+        assert.are.equal(0, #users)
+      end)
+
+      it("raises at once for a bad argument", function()
+        raises("directories:each_user: argument #2 (directory_id) must be a non-empty string", function()
+          sk.directories:each_user(org, "")
+        end)
+        assert.are.equal(0, #logged(server))
+      end)
+    end)
+
+    describe("user_pages", function()
+      it("yields page tables", function()
+        local ok, err, pages = walk(function() return sk.directories:user_pages(org, dir, { page_size = 2 }) end)
+        assert.is_true(ok, tostring(err))
+        assert.are.equal(3, #pages)
+        assert.are.same({ 2, 2, 1 }, { #pages[1].users, #pages[2].users, #pages[3].users })
+        assert.are.equal(5, pages[3].total_size)
+      end)
+
+      it("raises the error object for an unknown organization", function()
+        local ok, err = walk(function() return sk.directories:user_pages("org_missing", dir) end)
+        assert.is_false(ok)
+        assert.is_true(scalekit.is_error(err))
+        assert.are.equal(404, err.status)
+      end)
+    end)
+
+    describe("list_groups", function()
+      it("returns one page of groups", function()
+        local page, err = sk.directories:list_groups(org, dir, { page_size = 2 })
+        assert.is_nil(err)
+        assert.are.same({ "dirg_1", "dirg_2" }, ids(page.groups))
+        assert.are.equal("Group 1", page.groups[1].display_name)
+        assert.are.equal("ext-group-1", page.groups[1].external_id)
+        assert.is_true(#page.next_page_token > 0)
+        local req = only(server, "listDirectoryGroups")
+        assert.are.equal("/api/v1/organizations/" .. org .. "/directories/" .. dir .. "/groups", req.path)
+      end)
+
+      it("returns nil, err 404 for an unknown directory", function()
+        local page, err = sk.directories:list_groups(org, "dir_missing")
+        api_error(404, "NOT_FOUND", page, err, "listDirectoryGroups")
+      end)
+    end)
+
+    describe("each_group", function()
+      it("walks every group", function()
+        local ok, err, groups = walk(function() return sk.directories:each_group(org, dir, { page_size = 2 }) end)
+        assert.is_true(ok, tostring(err))
+        assert.are.same({ "dirg_1", "dirg_2", "dirg_3" }, ids(groups))
+        assert.are.equal(2, #logged(server, "listDirectoryGroups"))
+      end)
+
+      it("raises the error object for an unknown organization", function()
+        local ok, err = walk(function() return sk.directories:each_group("org_missing", dir) end)
+        assert.is_false(ok)
+        assert.is_true(scalekit.is_error(err))
+        assert.are.equal(404, err.status)
+      end)
+    end)
+
+    describe("group_pages", function()
+      it("yields page tables", function()
+        local ok, err, pages = walk(function() return sk.directories:group_pages(org, dir, { page_size = 2 }) end)
+        assert.is_true(ok, tostring(err))
+        assert.are.equal(2, #pages)
+        assert.are.same({ "dirg_3" }, ids(pages[2].groups))
+        assert.are.equal("", pages[2].next_page_token)
+      end)
+
+      it("raises the error object for an unknown directory", function()
+        local ok, err = walk(function() return sk.directories:group_pages(org, "dir_missing") end)
+        assert.is_false(ok)
+        assert.is_true(scalekit.is_error(err))
+        assert.are.equal(404, err.status)
+      end)
+    end)
+
+    it("an organization without seeded users has an empty directory", function()
+      local other = assert(sk.directories:list("org_2")).directories[1].id
+      local page = assert(sk.directories:list_users("org_2", other))
+      assert.are.equal(0, #page.users)
+      assert.are.equal(0, page.total_size)
+    end)
+  end)
+end)
