@@ -63,7 +63,7 @@ BUSTED_ARGS ?=
 DEB_PACKAGES := lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson \
                 lua-busted lua-socket luarocks
 
-.PHONY: all deps test demo install uninstall clean check-luarocks FORCE
+.PHONY: all deps test test-contract demo install uninstall clean check-luarocks FORCE
 
 all: $(CORE_SO)
 
@@ -105,6 +105,22 @@ deps:
 test: all
 	LUA_PATH='$(TEST_LUA_PATH)' LUA_CPATH='$(TEST_LUA_CPATH)' \
 	  $(LUA) $(BUSTED) --cpath='$(BUILD_DIR)/?.so' $(BUSTED_ARGS)
+
+# Contract specs (spec/contract/*_contract.lua, outside `make test`'s _spec
+# pattern): every operation through Prism, the OpenAPI validator, pinned in
+# spec/contract/package-lock.json. npm ci runs only when Prism is missing or
+# the lock file changed; --ignore-scripts skips a telemetry postinstall.
+PRISM_CLI := spec/contract/node_modules/@stoplight/prism-cli/dist/index.js
+
+$(PRISM_CLI): spec/contract/package.json spec/contract/package-lock.json
+	@command -v npm >/dev/null 2>&1 || \
+	  { echo "test-contract: npm not found (Debian: apt-get install npm)" >&2; exit 1; }
+	npm ci --prefix spec/contract --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+test-contract: all $(PRISM_CLI)
+	LUA_PATH='$(TEST_LUA_PATH)' LUA_CPATH='$(TEST_LUA_CPATH)' \
+	  $(LUA) $(BUSTED) --cpath='$(BUILD_DIR)/?.so' --pattern=_contract $(BUSTED_ARGS) spec/contract
 
 # deps must finish before compiling, even under -j: hence the sub-make.
 demo: deps

@@ -25,7 +25,7 @@ end
 -- it is stable and looks like the API's output.
 local org = '{"organization":{"id":"org_59615193906282635","display_name":"Megasoft Inc",'
   .. '"external_id":"tenant-7f3a9c21","region_code":"US","create_time":"2024-05-14T09:26:53.318Z",'
-  .. '"update_time":"2025-01-30T17:02:11.904Z","metadata":{"plan":"enterprise","seats":"250"},'
+  .. '"update_time":"2025-01-30T17:02:11.904Z","metadata":{"plan":"pro"},'
   .. '"settings":{"features":[{"name":"sso","enabled":true},{"name":"dir_sync","enabled":true}]}}}'
 assert(cjson.decode(org))
 
@@ -35,9 +35,9 @@ local token = cjson.encode { access_token = string.rep("t", 40) .. ".bench.token
 local users = {}
 for i = 1, 100 do
   local n = string.format("%06d", 48000 + i)
-  users[i] = string.format('{"id":"diru_6195%s%s","email":"firstname.lastname%s@megasoft.example",'
-    .. '"preferred_username":"firstname.lastname%s","given_name":"Firstname","family_name":"Lastname%s",'
-    .. '"active":true,"roles":["member"],"groups_count":%d}', n, n, n, n, n, i % 7)
+  users[i] = string.format('{"id":"diru_6195%s","email":"j.doe%s@megasoft.example",'
+    .. '"preferred_username":"j.doe%s","given_name":"Jane","family_name":"Doe%s",'
+    .. '"active":true,"roles":["member"]}', n, n, n, n)
 end
 local prefix = '{"users":[' .. table.concat(users, ",") .. '],"next_page_token":"'
 local function page(next_token)
@@ -56,7 +56,8 @@ end
 local f = assert(io.open(here .. "/nginx.conf.in", "rb"))
 local conf = f:read("a")
 f:close()
-local vars = { WORKDIR = workdir, PORT = tostring(port), MODULES = os.getenv("NGINX_MODULES") or "/usr/lib/nginx/modules" }
+local vars = { WORKDIR = workdir, PORT = tostring(port), TOKEN = token,
+  MODULES = os.getenv("NGINX_MODULES") or "/usr/lib/nginx/modules" }
 conf = conf:gsub("@(%u+)@", function(k) return assert(vars[k], "unknown template variable " .. k) end)
 write(workdir .. "/nginx.conf", conf)
 io.write(string.format("gen: org %d bytes, users page %d bytes, %d pages\n", #org, #page("p1"), pages))

@@ -82,18 +82,18 @@ static void sleep_seconds(double s) {
   }
 }
 
-/* Pushes s with the client's secret and token replaced, so that a server
- * echoing them back cannot leak them into logs. */
+/* The strings a server's message must never carry back to logs. */
+static void secrets_of(const sk_client *c, const char *out[3]) {
+  out[0] = c->client_secret;
+  out[1] = c->token;
+  out[2] = NULL;
+  if (!out[0]) out[0] = out[1], out[1] = NULL;
+}
+
 static void push_redacted(lua_State *L, const sk_client *c, const char *s) {
-  lua_pushstring(L, s);
-  if (c->client_secret && *c->client_secret && strstr(s, c->client_secret)) {
-    luaL_gsub(L, lua_tostring(L, -1), c->client_secret, "[redacted]");
-    lua_remove(L, -2);
-  }
-  if (c->token && *c->token && strstr(lua_tostring(L, -1), c->token)) {
-    luaL_gsub(L, lua_tostring(L, -1), c->token, "[redacted]");
-    lua_remove(L, -2);
-  }
+  const char *secrets[3];
+  secrets_of(c, secrets);
+  sk_push_redacted(L, s, secrets);
 }
 
 /* ---- debug hooks ---- */
@@ -213,62 +213,28 @@ static int decode_body(lua_State *L, sk_exchange *x) {
 /* Pushes the error object for a failed exchange. */
 void sk_exchange_push_failure(lua_State *L, sk_exchange *x, sk_failure f) {
   sk_error_info info;
-  int details = 0;
-  char message[CURL_ERROR_SIZE + 128];
+  const char *secrets[3];
   memset(&info, 0, sizeof info);
   info.kind = f.kind;
   info.retryable = f.retryable;
   info.attempts = x->attempts;
   info.operation = x->op->id;
   info.request_id = x->res.request_id;
+  info.status = x->res.status;
   if (x->res.outcome != SK_NET_OK) {
-    info.status = x->res.status;
     push_redacted(L, x->c, x->res.error);
     info.message = lua_tostring(L, -1);
     sk_error_push(L, &info, 0);
     lua_remove(L, -2);
     return;
   }
-  info.status = x->res.status;
-  snprintf(message, sizeof message, "HTTP %ld", x->res.status);
-  info.message = message;
-  if (x->res.body.len && decode_body(L, x) == 0 && lua_istable(L, -1)) {
-    int body = lua_gettop(L);
-    /* {code, message, details} from the API; {error, error_description}
-     * from the OAuth endpoint. */
-    lua_getfield(L, body, "code");
-    if (lua_type(L, -1) != LUA_TSTRING) {
-      lua_pop(L, 1);
-      lua_getfield(L, body, "error");
-    }
-    info.code = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-    lua_getfield(L, body, "message");
-    if (lua_type(L, -1) != LUA_TSTRING) {
-      lua_pop(L, 1);
-      lua_getfield(L, body, "error_description");
-    }
-    if (lua_type(L, -1) == LUA_TSTRING) {
-      push_redacted(L, x->c, lua_tostring(L, -1));
-      info.message = lua_tostring(L, -1);
-    }
-    lua_getfield(L, body, "details");
-    if (!lua_isnil(L, -1)) details = lua_gettop(L);
-    sk_error_push(L, &info, details);
-    lua_replace(L, body);
-    lua_settop(L, body);
-    return;
-  }
-  lua_pop(L, 1); /* decoded non-table or message */
-  if (x->res.content_type[0]) {
-    snprintf(message, sizeof message, "HTTP %ld with a non-JSON body (%s)", x->res.status,
-             x->res.content_type);
-    push_redacted(L, x->c, message);
-    info.message = lua_tostring(L, -1);
-    sk_error_push(L, &info, 0);
-    lua_remove(L, -2);
-    return;
-  }
-  sk_error_push(L, &info, 0);
+  secrets_of(x->c, secrets);
+  sk_getuservalue(L, x->client_idx);
+  lua_getfield(L, -1, SK_UV_DECODER);
+  sk_error_push_response(L, &info, lua_gettop(L), x->res.body.data, x->res.body.len,
+                         x->res.content_type, secrets);
+  lua_replace(L, -3);
+  lua_pop(L, 1);
 }
 
 static void push_decode_error(lua_State *L, sk_exchange *x, const char *why) {

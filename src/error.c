@@ -36,6 +36,52 @@ void sk_error_push(lua_State *L, const sk_error_info *info, int details_idx) {
   lua_setmetatable(L, -2);
 }
 
+void sk_push_redacted(lua_State *L, const char *s, const char *const *redact) {
+  lua_pushstring(L, s);
+  for (; *redact; redact++) {
+    if (**redact && strstr(lua_tostring(L, -1), *redact)) {
+      luaL_gsub(L, lua_tostring(L, -1), *redact, "[redacted]");
+      lua_remove(L, -2);
+    }
+  }
+}
+
+/* First of the keys whose value is a string, or NULL. */
+static const char *string_field(lua_State *L, int idx, const char *key, const char *fallback) {
+  lua_getfield(L, idx, key);
+  if (lua_type(L, -1) != LUA_TSTRING) {
+    lua_pop(L, 1);
+    lua_getfield(L, idx, fallback);
+  }
+  return lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+}
+
+void sk_error_push_response(lua_State *L, sk_error_info *info, int decoder_idx, const char *body,
+                            size_t len, const char *content_type, const char *const *redact) {
+  char message[200];
+  int base = lua_gettop(L), details = 0;
+  snprintf(message, sizeof message, "HTTP %ld", info->status);
+  info->message = message;
+  if (len && sk_json_decode(L, decoder_idx, body, len) == 0 && lua_istable(L, -1)) {
+    int decoded = lua_gettop(L);
+    /* {code, message, details} from the API; {error, error_description}
+     * from the OAuth endpoint. Each stays on the stack while used. */
+    info->code = string_field(L, decoded, "code", "error");
+    if (string_field(L, decoded, "message", "error_description")) {
+      sk_push_redacted(L, lua_tostring(L, -1), redact);
+      info->message = lua_tostring(L, -1);
+    }
+    lua_getfield(L, decoded, "details");
+    if (!lua_isnil(L, -1)) details = lua_gettop(L);
+  } else if (content_type && *content_type) {
+    snprintf(message, sizeof message, "HTTP %ld with a non-JSON body (%.120s)", info->status,
+             content_type);
+  }
+  sk_error_push(L, info, details);
+  lua_replace(L, base + 1);
+  lua_settop(L, base + 1);
+}
+
 static const char *field(lua_State *L, int idx, const char *key) {
   const char *s;
   lua_getfield(L, idx, key);

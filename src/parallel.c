@@ -204,7 +204,7 @@ int sk_parallel(lua_State *L) {
       }
       if (start(L, c, s) != 0) {
         sk_failure f = {"transport", 0, 0};
-        curl_slist_free_all(s->headers);
+        sk_transport_detach(s->easy, s->headers);
         s->headers = NULL;
         snprintf(s->x.res.error, sizeof s->x.res.error, "could not start the transfer");
         s->x.res.outcome = SK_NET_FAILED;
@@ -223,7 +223,7 @@ int sk_parallel(lua_State *L) {
         if (slots[i].easy == msg->easy_handle) s = &slots[i];
       curl_multi_remove_handle(c->multi, msg->easy_handle);
       sk_transport_finish(s->easy, msg->data.result, &s->x.res);
-      curl_slist_free_all(s->headers);
+      sk_transport_detach(s->easy, s->headers);
       s->headers = NULL;
       if (finish(L, c, s, values, errors)) {
         release_slot(s);

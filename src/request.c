@@ -47,9 +47,10 @@ static void validate(lua_State *L, const sk_operation *op, int params_idx, const
       p = sk_operation_param(op, lua_tostring(L, -2));
       if (!p) sk_argerror(L, who, "unknown field '%s'", lua_tostring(L, -2));
       if (p->in == SK_IN_PATH) {
-        size_t n;
-        const char *s = lua_tolstring(L, -1, &n);
-        if (lua_type(L, -1) != LUA_TSTRING || n == 0)
+        size_t n = 0;
+        /* type first: lua_tolstring would turn a number into a string */
+        const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
+        if (!s || n == 0)
           sk_argerror(L, who, "'%s' must be a non-empty string", p->name);
         if (sk_has_forbidden_byte(s, n))
           sk_argerror(L, who, "'%s' must not contain CR, LF or NUL", p->name);
@@ -127,7 +128,9 @@ static int build_json_body(lua_State *L, const sk_operation *op, int params_idx,
       sk_buf_adds(body, p->name);
       sk_buf_adds(body, "\":");
       if (sk_json_encode(L, -1, p->type == SK_T_ARRAY, body, inner, sizeof inner) != 0) {
-        snprintf(err, errcap, "field '%s': %s", p->name, inner);
+        /* inner is "reason" or ".path[2]: reason" */
+        snprintf(err, errcap, inner[0] == '.' || inner[0] == '[' ? "field %s%s" : "field %s: %s",
+                 p->name, inner);
         lua_pop(L, 1);
         return -1;
       }

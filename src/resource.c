@@ -28,9 +28,10 @@ static int prepare(lua_State *L, const sk_method *m, const sk_operation *op, con
 
   for (i = 0; i < npath; i++) {
     const sk_param *p = sk_operation_path_param(op, i);
-    size_t n;
-    const char *s = lua_tolstring(L, i + 2, &n);
-    if (lua_type(L, i + 2) != LUA_TSTRING || n == 0)
+    size_t n = 0;
+    /* type first: lua_tolstring would turn a number into a string */
+    const char *s = lua_type(L, i + 2) == LUA_TSTRING ? lua_tolstring(L, i + 2, &n) : NULL;
+    if (!s || n == 0)
       return sk_argerror(L, who, "argument #%d (%s) must be a non-empty string", i + 1, p->name);
     if (sk_has_forbidden_byte(s, n))
       return sk_argerror(L, who, "argument #%d (%s) must not contain CR, LF or NUL", i + 1,

@@ -113,7 +113,10 @@ CURLcode sk_transport_setup(CURL *easy, const sk_transport_config *cfg,
                             struct curl_slist **headers);
 /* Classifies a finished exchange: status, outcome, request_sent, error. */
 void sk_transport_finish(CURL *easy, CURLcode rc, sk_http_response *res);
-/* setup + curl_easy_perform + finish. */
+/* Unhooks `easy` from the finished exchange's memory (error buffer, header
+ * list, callbacks' data) and frees the header list. */
+void sk_transport_detach(CURL *easy, struct curl_slist *headers);
+/* setup + curl_easy_perform + finish + detach. */
 void sk_transport_perform(CURL *easy, const sk_transport_config *cfg,
                           const sk_http_request *req, sk_http_response *res);
 
@@ -159,6 +162,15 @@ typedef struct sk_error_info {
  * 0 the value there becomes err.details. */
 void sk_error_push(lua_State *L, const sk_error_info *info, int details_idx);
 void sk_error_register(lua_State *L);
+/* Pushes the error object of a non-2xx response (info's status set; its
+ * code and message are filled here). A JSON body, decoded with the
+ * decoder at decoder_idx, gives code, message and details. Strings in
+ * redact (NULL-terminated) are masked in the message. Never raises on
+ * any body. */
+void sk_error_push_response(lua_State *L, sk_error_info *info, int decoder_idx, const char *body,
+                            size_t len, const char *content_type, const char *const *redact);
+/* Pushes s with every string of redact replaced by "[redacted]". */
+void sk_push_redacted(lua_State *L, const char *s, const char *const *redact);
 
 /* ---- operations.c: the API as data ------------------------------------- */
 

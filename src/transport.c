@@ -259,9 +259,15 @@ void sk_transport_perform(CURL *easy, const sk_transport_config *cfg,
   if (rc == CURLE_OK)
     rc = curl_easy_perform(easy);
   sk_transport_finish(easy, rc, res);
+  sk_transport_detach(easy, headers);
+}
+
+void sk_transport_detach(CURL *easy, struct curl_slist *headers) {
   /* The handle outlives res and the list; closing a cached connection
    * later may still report an error into ERRORBUFFER. */
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, (char *)NULL);
   curl_easy_setopt(easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+  curl_easy_setopt(easy, CURLOPT_WRITEDATA, (void *)NULL);
+  curl_easy_setopt(easy, CURLOPT_HEADERDATA, (void *)NULL);
   curl_slist_free_all(headers);
 }
