@@ -263,6 +263,13 @@ describe("memberships and roles", function()
       assert.are.equal(0, #logged(server))
     end)
 
+    it("returns nil, err 400 for permissions that are not strings", function()
+      local role, err = sk.roles:create(org, { name = "numbers", permissions = { 1, 2 } })
+      api_error(400, "INVALID_ARGUMENT", role, err, "createRole")
+      assert.are.equal("permissions[0]", err.details[1].field)
+      assert.are.equal(0, #assert(sk.roles:list(org)).roles)
+    end)
+
     it("returns nil, err 400 for an empty name", function()
       local role, err = sk.roles:create(org, { name = "" })
       api_error(400, "INVALID_ARGUMENT", role, err, "createRole")

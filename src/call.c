@@ -168,7 +168,10 @@ void sk_hook_response(lua_State *L, const sk_exchange *x, double elapsed) {
     lua_pushstring(L, res->error);
     lua_setfield(L, -2, "error");
   }
-  push_redacted(L, c, sk_buf_cstr((sk_buf *)&res->body));
+  if (strcmp(op->id, "createToken") == 0 && res->status == 200)
+    lua_pushliteral(L, "[redacted: token response]"); /* the new token */
+  else
+    push_redacted(L, c, sk_buf_cstr((sk_buf *)&res->body));
   lua_setfield(L, -2, "body");
   lua_pushnumber(L, elapsed);
   lua_setfield(L, -2, "elapsed");

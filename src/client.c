@@ -115,7 +115,7 @@ int sk_client_new(lua_State *L) {
   c->max_retry_wait = opt_number(L, "max_retry_wait", 60);
   c->transport.timeout_ms = (long)(timeout * 1000);
   c->transport.connect_timeout_ms = (long)(connect_timeout * 1000);
-  c->transport.stall_timeout_s = (long)(stall + 0.999);
+  c->transport.stall_timeout_s = stall;
   c->transport.max_body = (size_t)max_body;
   lua_getfield(L, 1, "insecure");
   c->transport.insecure = lua_toboolean(L, -1);

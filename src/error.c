@@ -62,20 +62,29 @@ void sk_error_push_response(lua_State *L, sk_error_info *info, int decoder_idx, 
   int base = lua_gettop(L), details = 0;
   snprintf(message, sizeof message, "HTTP %ld", info->status);
   info->message = message;
-  if (len && sk_json_decode(L, decoder_idx, body, len) == 0 && lua_istable(L, -1)) {
-    int decoded = lua_gettop(L);
-    /* {code, message, details} from the API; {error, error_description}
-     * from the OAuth endpoint. Each stays on the stack while used. */
-    info->code = string_field(L, decoded, "code", "error");
-    if (string_field(L, decoded, "message", "error_description")) {
+  if (len) {
+    size_t n;
+    const char *clean;
+    /* Masked before decoding, so no field (details included) keeps them. */
+    lua_pushlstring(L, body, len);
+    if (strlen(lua_tostring(L, -1)) == len) {
       sk_push_redacted(L, lua_tostring(L, -1), redact);
-      info->message = lua_tostring(L, -1);
+      lua_remove(L, -2);
     }
-    lua_getfield(L, decoded, "details");
-    if (!lua_isnil(L, -1)) details = lua_gettop(L);
-  } else if (content_type && *content_type) {
-    snprintf(message, sizeof message, "HTTP %ld with a non-JSON body (%.120s)", info->status,
-             content_type);
+    clean = lua_tolstring(L, -1, &n);
+    if (sk_json_decode(L, decoder_idx, clean, n) == 0 && lua_istable(L, -1)) {
+      int decoded = lua_gettop(L);
+      /* {code, message, details} from the API; {error, error_description}
+       * from the OAuth endpoint. Each stays on the stack while used. */
+      info->code = string_field(L, decoded, "code", "error");
+      if (string_field(L, decoded, "message", "error_description"))
+        info->message = lua_tostring(L, -1);
+      lua_getfield(L, decoded, "details");
+      if (!lua_isnil(L, -1)) details = lua_gettop(L);
+    } else if (content_type && *content_type) {
+      snprintf(message, sizeof message, "HTTP %ld with a non-JSON body (%.120s)", info->status,
+               content_type);
+    }
   }
   sk_error_push(L, info, details);
   lua_replace(L, base + 1);
@@ -166,7 +175,7 @@ void sk_error_register(lua_State *L) {
 
 int sk_argerror(lua_State *L, const char *who, const char *fmt, ...) {
   va_list ap;
-  luaL_where(L, 2); /* the caller's file:line, not ours */
+  luaL_where(L, 1); /* the Lua caller's file:line */
   lua_pushstring(L, who);
   lua_pushliteral(L, ": ");
   va_start(ap, fmt);

@@ -76,6 +76,9 @@ static int iterator_step(lua_State *L) {
   if (it->done) return 0;
   sk_getuservalue(L, it_idx);
   uv = 2;
+  lua_getfield(L, uv, SLOT_CLIENT);
+  sk_client_check(L, -1, "iterator"); /* no more items once it is closed */
+  lua_pop(L, 1);
   for (;;) {
     if (it->index < it->count) {
       lua_getfield(L, uv, SLOT_ITEMS);
@@ -121,14 +124,12 @@ static int iterator_step(lua_State *L) {
 }
 
 int sk_iterator_push(lua_State *L, int client_idx, const sk_operation *op, int params_idx,
-                     int pages) {
+                     int pages, const char *who) {
   sk_iterator *it;
-  char who[96];
   sk_request req;
   client_idx = lua_absindex(L, client_idx);
   params_idx = lua_absindex(L, params_idx);
   /* Validate now, so that mistakes raise where the loop is written. */
-  snprintf(who, sizeof who, "%s", op->id);
   sk_request_build(L, (sk_client *)lua_touserdata(L, client_idx), op, params_idx, who, &req);
   sk_request_free(&req);
 

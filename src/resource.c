@@ -71,7 +71,7 @@ static int resource_method(lua_State *L) {
   int params;
   snprintf(who, sizeof who, "%s:%s", m->resource, m->name);
   params = prepare(L, m, op, who);
-  if (m->kind != SK_CALL) return sk_iterator_push(L, 1, op, params, m->kind == SK_PAGES);
+  if (m->kind != SK_CALL) return sk_iterator_push(L, 1, op, params, m->kind == SK_PAGES, who);
   sk_request_build(L, (sk_client *)lua_touserdata(L, 1), op, params, who, &req);
   return sk_call_execute(L, 1, &req);
 }

@@ -64,7 +64,7 @@ double sk_retry_after_seconds(const char *value, time_t now);
 typedef struct sk_transport_config {
   long timeout_ms;         /* whole exchange */
   long connect_timeout_ms; /* TCP + TLS handshake */
-  long stall_timeout_s;    /* abort when no byte moves for this long */
+  double stall_timeout_s;  /* abort when no byte moves for this long */
   size_t max_body;         /* response bodies larger than this are refused */
   const char *ca_file;     /* NULL: system bundle */
   int insecure;            /* 1: no TLS peer/host verification */
@@ -95,6 +95,10 @@ typedef struct sk_http_response {
   sk_net_outcome outcome;
   int request_sent; /* the request may have reached the server */
   size_t max_body;
+  double stall_timeout_s; /* from the config; 0: no stall detection */
+  double last_activity;   /* monotonic time a byte last moved */
+  curl_off_t moved;       /* bytes moved so far (both directions) */
+  int stalled;            /* the stall detector aborted the exchange */
   char request_id[128];   /* x-request-id */
   char retry_after[64];   /* raw Retry-After value */
   char content_type[128];
@@ -336,9 +340,10 @@ int sk_resource_prepare(lua_State *L);
 void sk_resource_push_all(lua_State *L, int client_idx);
 void sk_iterator_register(lua_State *L);
 /* Pushes the values a generic `for` needs for walking op from the params
- * table at params_idx (copied) and returns their count. */
+ * table at params_idx (copied) and returns their count. Raises, naming
+ * who, when the params are wrong. */
 int sk_iterator_push(lua_State *L, int client_idx, const sk_operation *op,
-                     int params_idx, int pages);
+                     int params_idx, int pages, const char *who);
 
 /* Raises "<who>: <message>" at the caller's level. */
 int sk_argerror(lua_State *L, const char *who, const char *fmt, ...);

@@ -52,6 +52,27 @@ static size_t sk_on_header(char *p, size_t size, size_t nmemb, void *ud) {
   return n;
 }
 
+/* The stall detector: libcurl's LOW_SPEED options average over a window,
+ * which fires seconds late; this aborts once no byte has moved for
+ * stall_timeout_s. libcurl calls it at least once a second. */
+static int sk_on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow,
+                          curl_off_t ultotal, curl_off_t ulnow) {
+  sk_http_response *res = ud;
+  double now = sk_monotonic();
+  (void)dltotal;
+  (void)ultotal;
+  if (dlnow + ulnow != res->moved || res->last_activity == 0) {
+    res->moved = dlnow + ulnow;
+    res->last_activity = now;
+    return 0;
+  }
+  if (now - res->last_activity >= res->stall_timeout_s) {
+    res->stalled = 1;
+    return 1;
+  }
+  return 0;
+}
+
 /* curl_slist_append that frees the list when it fails, so a chain of
  * appends needs one NULL check per step and leaks nothing. */
 static struct curl_slist *sk_append(struct curl_slist *list, const char *line) {
@@ -106,6 +127,10 @@ CURLcode sk_transport_setup(CURL *easy, const sk_transport_config *cfg,
   res->outcome = SK_NET_OK;
   res->request_sent = 0;
   res->max_body = cfg->max_body;
+  res->stall_timeout_s = cfg->stall_timeout_s;
+  res->last_activity = 0;
+  res->moved = 0;
+  res->stalled = 0;
   res->request_id[0] = '\0';
   res->retry_after[0] = '\0';
   res->content_type[0] = '\0';
@@ -174,10 +199,15 @@ CURLcode sk_transport_setup(CURL *easy, const sk_transport_config *cfg,
   if (cfg->connect_timeout_ms > 0)
     SK_SET(CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_timeout_ms);
   if (cfg->stall_timeout_s > 0) {
-    /* Less than 1 byte/s for stall_timeout_s seconds aborts the transfer. */
-    SK_SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
-    SK_SET(CURLOPT_LOW_SPEED_TIME, cfg->stall_timeout_s);
+    SK_SET(CURLOPT_XFERINFOFUNCTION, sk_on_progress);
+    SK_SET(CURLOPT_XFERINFODATA, res);
+    SK_SET(CURLOPT_NOPROGRESS, 0L);
   }
+  /* libcurl silently resends a request whose reused connection died
+   * before any answer; for a write that may duplicate it. Writes take a
+   * new connection, so every attempt is one the retry policy counts. */
+  if (strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0)
+    SK_SET(CURLOPT_FRESH_CONNECT, 1L);
 
   SK_SET(CURLOPT_SSL_VERIFYPEER, cfg->insecure ? 0L : 1L);
   SK_SET(CURLOPT_SSL_VERIFYHOST, cfg->insecure ? 0L : 2L);
@@ -226,6 +256,9 @@ void sk_transport_finish(CURL *easy, CURLcode rc, sk_http_response *res) {
     /* A connect timeout is a timeout too; request_sent says which. */
     res->outcome = SK_NET_TIMEOUT;
     break;
+  case CURLE_ABORTED_BY_CALLBACK:
+    res->outcome = res->stalled ? SK_NET_TIMEOUT : SK_NET_FAILED;
+    break;
   case CURLE_WRITE_ERROR:
     res->outcome = too_large ? SK_NET_TOO_LARGE : SK_NET_FAILED;
     break;
@@ -245,6 +278,9 @@ void sk_transport_finish(CURL *easy, CURLcode rc, sk_http_response *res) {
   else if (res->outcome == SK_NET_TOO_LARGE)
     snprintf(res->error, sizeof res->error,
              "response body larger than %zu bytes", res->max_body);
+  else if (res->stalled)
+    snprintf(res->error, sizeof res->error,
+             "no data moved for %g s (stalled connection)", res->stall_timeout_s);
   else if (rc == CURLE_WRITE_ERROR && res->body.oom)
     snprintf(res->error, sizeof res->error,
              "out of memory reading the response body");
@@ -269,5 +305,6 @@ void sk_transport_detach(CURL *easy, struct curl_slist *headers) {
   curl_easy_setopt(easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, (void *)NULL);
   curl_easy_setopt(easy, CURLOPT_HEADERDATA, (void *)NULL);
+  curl_easy_setopt(easy, CURLOPT_XFERINFODATA, (void *)NULL);
   curl_slist_free_all(headers);
 }

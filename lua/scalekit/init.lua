@@ -26,6 +26,7 @@ local setting_types = {
   max_retry_wait = "number", max_body_size = "number", max_depth = "number",
   user_agent = "string", allow_http = "boolean", ca_file = "string", insecure = "boolean",
   on_request = "function", on_response = "function",
+  nginx = "table", -- see scalekit/nginx.lua
 }
 
 local loopback_hosts = { ["localhost"] = true, ["127.0.0.1"] = true, ["[::1]"] = true }
@@ -95,7 +96,14 @@ function scalekit.new(options)
   end
   config.user_agent = agent
   config.allow_http = nil
-  return core.new(config)
+  local nginx = config.nginx
+  config.nginx = nil
+  local client = core.new(config)
+  -- Inside nginx, methods called where Lua may yield run in worker threads.
+  if nginx or rawget(_G, "ngx") then
+    client = require("scalekit.nginx").attach(client, config, nginx)
+  end
+  return client
 end
 
 return scalekit

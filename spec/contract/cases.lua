@@ -13,6 +13,7 @@
 local cjson = require "cjson.safe"
 local socket = require "socket"
 local scalekit = require "scalekit"
+local prism_helper = require "spec.helpers.prism"
 
 local C = {}
 
@@ -41,7 +42,8 @@ end
 ---------------------------------------------------------------------------
 
 function C.client(url, seen, opts)
-  local rec = { exchanges = {} }
+  -- exchanges: this step's; requests/operations: totals for the summary.
+  local rec = { exchanges = {}, requests = 0, operations = {} }
   local config = {
     environment_url = url,
     client_id = opts and opts.client_id or C.CLIENT_ID,
@@ -50,6 +52,8 @@ function C.client(url, seen, opts)
     timeout = 15,
     on_request = function(r)
       rec.exchanges[#rec.exchanges + 1] = { request = r }
+      rec.requests = rec.requests + 1
+      rec.operations[r.operation] = true
     end,
     on_response = function(r)
       local last = rec.exchanges[#rec.exchanges]
@@ -165,13 +169,27 @@ Runner.__index = Runner
 
 -- prism: a spec.helpers.prism server; sk/rec from C.client.
 function C.runner(prism, sk, rec, mode)
-  return setmetatable({ prism = prism, sk = sk, rec = rec, mode = mode }, Runner)
+  return setmetatable({ prism = prism, sk = sk, rec = rec, mode = mode, steps = 0 }, Runner)
+end
+
+--- One line for the log: what went through Prism, and what it found.
+function Runner:summary(problems)
+  local sent, total = 0, 0
+  for _, op in ipairs(C.document_operations()) do
+    total = total + 1
+    if self.rec.operations[op] then sent = sent + 1 end
+  end
+  return ("contract [%s]: Prism %s (ready in %.1f s): %d/%d operations, %d SDK calls, " ..
+    "%d HTTP requests validated, %d violation(s)"):format(self.mode,
+    prism_helper.version() or "?", self.prism.startup_seconds or 0,
+    sent, total, self.steps, self.rec.requests, #problems)
 end
 
 --- Runs fn (one SDK call, or a loop over an iterator); returns its results.
 -- Raises a detailed error when it fails or Prism logged a violation.
 function Runner:step(label, fn)
   self.rec.exchanges = {}
+  self.steps = self.steps + 1
   local mark = self.prism:mark()
   local res = table.pack(pcall(fn))
   local problem
@@ -212,9 +230,7 @@ function C.sweep(prism)
   for line in prism:log():gmatch("[^\n]+") do
     local req = line:match("%[HTTP SERVER%]%s+(%a+%s+%S+)")
     if req then current = req end
-    local l = line:lower()
-    if l:find("violation", 1, true) or l:find("request terminated", 1, true) or
-       l:find("%f[%a]error%f[%A]") then
+    if prism_helper.is_problem(line) then
       problems[#problems + 1] = current .. ": " .. (line:gsub("^%[[^%]]*%]%s*", ""))
     end
   end

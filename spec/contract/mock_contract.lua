@@ -88,6 +88,7 @@ describe("contract: prism mock --errors", function()
 
   it("Prism logged no violation over the whole run", function()
     local problems = C.sweep(p)
+    io.stdout:write("\n", r:summary(problems), "\n")
     assert(#problems == 0, "Prism logged:\n" .. table.concat(problems, "\n"))
   end)
 

@@ -80,6 +80,7 @@ describe("contract: prism proxy --errors in front of the fake server", function(
 
   it("Prism logged no violation over the whole run", function()
     local problems = C.sweep(p)
+    io.stdout:write("\n", r:summary(problems), "\n")
     assert(#problems == 0, "Prism logged:\n" .. table.concat(problems, "\n"))
   end)
 

@@ -870,7 +870,9 @@ function compileFault(f, i) {
       if (typeof v !== 'string' && typeof v !== 'number') throw bad(`headers.${k}`, 'must be a string');
     }
   }
-  if (f.body !== undefined && f.json !== undefined) throw bad('body', 'cannot be combined with json');
+  if ([f.body, f.json, f.body_base64].filter((v) => v !== undefined).length > 1) {
+    throw bad('body', 'only one of body, json and body_base64');
+  }
   let pathRe;
   if (f.path !== undefined) {
     try {
@@ -903,6 +905,8 @@ function takeFault(op, method, rawPath) {
 
 function faultResponse(s) {
   if (s.body !== undefined) return { status: s.status, rawBody: s.body };
+  // Raw bytes, e.g. invalid UTF-8, which a JS string cannot carry.
+  if (s.body_base64 !== undefined) return { status: s.status, rawBody: Buffer.from(s.body_base64, 'base64') };
   if (s.json !== undefined) return { status: s.status, body: s.json };
   return { status: s.status, body: errorBody(CODE_FOR_STATUS[s.status] || 'UNKNOWN', `injected fault (HTTP ${s.status})`) };
 }
@@ -1093,7 +1097,7 @@ function send(res, response, fault) {
   const headers = { 'x-request-id': `req-${++state.responseCounter}` };
   let payload = null;
   if (response.status !== 204 && response.status !== 304) {
-    if (response.rawBody !== undefined) payload = Buffer.from(response.rawBody, 'utf8');
+    if (response.rawBody !== undefined) payload = Buffer.isBuffer(response.rawBody) ? response.rawBody : Buffer.from(response.rawBody, 'utf8');
     else if (response.body !== undefined) payload = Buffer.from(JSON.stringify(response.body), 'utf8');
   }
   if (payload) {

@@ -185,15 +185,24 @@ function Prism:mark()
   return size
 end
 
---- Log lines reporting validation problems (violations, errors) after mark.
+--- Whether a log line reports a problem: Prism logs violations and failed
+-- requests at level warning or error ("[VALIDATOR] ✖  error     Request body
+-- must have ..."; the level is padded, then the message). The start-up
+-- route list ([CLI]) is skipped: it shows made-up path parameter values,
+-- which can be words like "error".
+function M.is_problem(line)
+  if line:find("[CLI]", 1, true) then return false end
+  local l = line:lower()
+  return l:find("%s(error)%s%s+%S") ~= nil or l:find("%s(warning)%s%s+%S") ~= nil or
+    l:find("%s(fatal)%s%s+%S") ~= nil
+end
+
+--- Log lines reporting validation problems (violations, errors) after mark,
+-- without their time stamps.
 function Prism:violations(mark)
   local found = {}
   for line in self:log(mark):gmatch("[^\n]+") do
-    local l = line:lower()
-    if l:find("violation", 1, true) or l:find("request terminated", 1, true) or
-       l:find("%f[%a]error%f[%A]") then
-      found[#found + 1] = (line:gsub("^%[[^%]]*%]%s*", ""))
-    end
+    if M.is_problem(line) then found[#found + 1] = (line:gsub("^%[[^%]]*%]%s*", "")) end
   end
   return found
 end

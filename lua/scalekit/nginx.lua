@@ -1,0 +1,412 @@
+--- scalekit.nginx: the SDK inside nginx (OpenResty, or nginx with
+-- lua-nginx-module and lua-resty-core), without blocking the event loop.
+--
+-- scalekit.new calls attach() when it runs inside nginx. attach() replaces
+-- the client's methods (core.set_overrides) by Lua functions that, in the
+-- phases that may yield (rewrite, access, content, timers), send each
+-- request from a worker thread: ngx.run_worker_thread runs the real C path
+-- (libcurl) in a thread of the `thread_pool`, with a client cached per
+-- configuration in that thread's Lua VM (scalekit.nginx_thread), while this
+-- request's coroutine waits and the event loop serves everything else.
+-- In the other phases (init, init_worker, set, log, header and body
+-- filters, ssl_*) they call the normal C methods, which block the worker.
+--
+-- The access token lives here, in the worker's main VM: one per
+-- environment and client id, shared by every client object, copied into
+-- the worker thread with each call; at most one token request is in flight
+-- per worker (other requests wait for it). With `shared_dict`, workers
+-- also share it through that lua_shared_dict (and at most one worker asks).
+local core = require "scalekit.core"
+
+local M = {}
+
+M.DEFAULT_THREAD_POOL = "scalekit"
+
+local THREAD_MODULE = "scalekit.nginx_thread"
+
+-- Phases in which ngx.run_worker_thread may yield.
+local yieldable = { rewrite = true, server_rewrite = true, access = true, content = true,
+                    timer = true }
+
+-- A token with less than this left is not handed to a worker thread (it
+-- could expire before the thread sends it).
+local MIN_LEFT = 1
+
+local option_types = { enabled = "boolean", thread_pool = "string", shared_dict = "string" }
+
+-- Per worker (this module's tables live in the worker's main VM):
+-- tokens[token_key] = {token =, expires = ngx.now() deadline}
+-- flights[token_key] = {sem =, deadline =} while a token request runs
+local tokens, flights = {}, {}
+
+local RAISE = {} -- status of a programming mistake reported by a thread
+
+local function new_error(fields)
+  fields.retryable = fields.retryable or false
+  fields.attempts = fields.attempts or 0
+  return core.error(fields)
+end
+
+-- Messages raised by C functions called from here carry our position
+-- (or the thread module's): the caller's is put instead, by error(msg, n).
+local function strip(msg)
+  if type(msg) ~= "string" then return msg end
+  return (msg:gsub("^[^\n]-scalekit[/\\]nginx[%w_]*%.lua:%d+: ", "", 1))
+end
+
+local function in_thread_phase()
+  return yieldable[ngx.get_phase()] == true
+end
+
+local function is_closed(sk)
+  return not pcall(core.peek_token, sk)
+end
+
+---------------------------------------------------------------------------
+-- tokens
+
+local function remember(state, token, left, publish)
+  local expires = ngx.now() + left
+  tokens[state.token_key] = { token = token, expires = expires }
+  if not is_closed(state.client) then core.set_token(state.client, token, left) end
+  if publish and state.dict and left >= MIN_LEFT then
+    -- Not fatal if the dict is full: this worker still has it.
+    state.dict:set(state.token_key, string.format("%.3f|%s", expires, token), left)
+  end
+end
+
+-- A valid token from this worker, the client object or the shared dict.
+local function cached_token(state)
+  local now = ngx.now()
+  local t = tokens[state.token_key]
+  if t and t.expires - now >= MIN_LEFT then
+    if core.peek_token(state.client) ~= t.token then
+      core.set_token(state.client, t.token, t.expires - now)
+    end
+    return t.token, t.expires - now
+  end
+  -- A blocking call (other phase) may have fetched one.
+  local token, left = core.peek_token(state.client)
+  if token and left >= MIN_LEFT then
+    remember(state, token, left, true)
+    return token, left
+  end
+  if state.dict then
+    local value = state.dict:get(state.token_key)
+    local expires, shared = (value or ""):match("^([%d.]+)|(.+)$")
+    expires = tonumber(expires)
+    if expires and expires - now >= MIN_LEFT then
+      remember(state, shared, expires - now, false)
+      return shared, expires - now
+    end
+  end
+end
+
+local run_thread -- below
+
+-- Asks a worker thread for a new token; with a shared dict, at most one
+-- worker at a time does (the others wait for its result).
+local function fetch_token(state, deadline)
+  local dict, lock = state.dict, state.token_key .. "|lock"
+  while dict do
+    local token, left = cached_token(state)
+    if token then return token, left end
+    local ok, err = dict:add(lock, true, state.lease)
+    if ok then break end
+    if err ~= "exists" then break end -- e.g. no memory: fetch anyway
+    if ngx.now() >= deadline then break end
+    ngx.sleep(0.01)
+  end
+  local status, token, left, _, events =
+    run_thread(state, "token", state.key, state.config, state.has_hooks)
+  state.replay(events)
+  if dict then dict:delete(lock) end
+  if status == "ok" then
+    if left >= MIN_LEFT then remember(state, token, left, true) end
+    return token, math.max(left, MIN_LEFT) -- a use-once token: this call only
+  end
+  if status == RAISE then error(token, 0) end
+  return nil, token
+end
+
+-- A valid token, fetching one if needed: one request per worker at a time.
+local function get_token(state)
+  local token, left = cached_token(state)
+  if token then return token, left end
+  local key = state.token_key
+  while true do
+    local flight = flights[key]
+    if not flight then break end
+    local now = ngx.now()
+    if now >= flight.deadline then
+      -- Its request was aborted mid-fetch: take over.
+      if flights[key] == flight then flights[key] = nil end
+      break
+    end
+    flight.sem:wait(flight.deadline - now)
+    token, left = cached_token(state)
+    if token then return token, left end
+    -- It failed: the next waiter (or this one) tries.
+  end
+  local flight = { sem = state.semaphore.new(0), deadline = ngx.now() + state.lease }
+  flights[key] = flight
+  local ok, a, b = pcall(fetch_token, state, flight.deadline)
+  if flights[key] == flight then flights[key] = nil end
+  local waiting = -flight.sem:count()
+  if waiting > 0 then flight.sem:post(waiting) end
+  if not ok then error(a, 0) end
+  return a, b
+end
+
+---------------------------------------------------------------------------
+-- worker threads
+
+-- ngx.run_worker_thread(pool, THREAD_MODULE, func, ...), waiting for a free
+-- thread VM (lua_worker_thread_vm_pool_size) when all are busy. Returns
+-- the thread function's values, or RAISE, message / "fail", error table.
+function run_thread(state, func, ...)
+  local delay, deadline = 0.001, ngx.now() + state.lease
+  while true do
+    local ok, status, a, b, c, d = ngx.run_worker_thread(state.pool, THREAD_MODULE, func, ...)
+    if ok then
+      if status == "raise" then return RAISE, a end
+      if status == "fail" and type(a) == "table" then a = core.error(a) end
+      return status, a, b, c, d
+    end
+    local why = tostring(status)
+    if why:find("not found", 1, true) then
+      error(("scalekit: nginx thread_pool '%s' not found: add `thread_pool %s threads=16;` "
+        .. "to the main context of nginx.conf (or set nginx.thread_pool)"):format(
+          state.pool, state.pool), 0)
+    end
+    if why ~= "no available Lua vm" or ngx.now() >= deadline then
+      local kind = why:find("in the return value", 1, true) and "decode" or "transport"
+      return "fail", new_error { kind = kind, message = "nginx worker thread: " .. why,
+                                 retryable = kind == "transport" }
+    end
+    ngx.sleep(delay)
+    delay = math.min(delay * 2, 0.05)
+  end
+end
+
+-- One operation from a worker thread: result | nil, err | RAISE, message.
+local function thread_call(state, operation, params)
+  local token, left = get_token(state)
+  if not token then
+    if type(left) == "table" and not left.operation then left.operation = operation end
+    return nil, left
+  end
+  local status, a, new_token, new_left, events = run_thread(
+    state, "call", state.key, state.config, state.has_hooks, token, left, operation, params)
+  state.replay(events)
+  if new_token and new_left and new_left >= MIN_LEFT then
+    remember(state, new_token, new_left, true)
+  end
+  if status == "ok" then return a end
+  if status == RAISE then return RAISE, strip(a) end
+  return nil, a
+end
+
+---------------------------------------------------------------------------
+-- the blocking path (phases that cannot yield)
+
+local unpack = table.unpack or unpack
+
+local function pack(...) return { n = select("#", ...), ... } end
+
+-- original(...) (a C method), with the worker's token handed to the client
+-- before and taken from it after; errors re-raised at the caller's level.
+local function blocking(state, level, original, ...)
+  local sk = state.client
+  if not is_closed(sk) and not core.peek_token(sk) then cached_token(state) end
+  local r = pack(pcall(original, ...))
+  if not is_closed(sk) then
+    local token, left = core.peek_token(sk)
+    local t = tokens[state.token_key]
+    if token and left >= MIN_LEFT and not (t and t.token == token) then
+      remember(state, token, left, true)
+    end
+  end
+  if not r[1] then error(strip(r[2]), type(r[2]) == "string" and level + 1 or 0) end
+  return unpack(r, 2, r.n)
+end
+
+---------------------------------------------------------------------------
+-- iterators (Lua, so that the loop body may yield between pages)
+
+local function iterate(state, operation, params, pages)
+  local items_key = core.operations[operation].items
+  local p = {}
+  for k, v in pairs(params) do p[k] = v end
+  local started, done, items, index, next_token = false, false, nil, 0, nil
+  local it = {}
+  local function finish() done, items = true, nil end
+  function it.close() finish() end
+  local function step()
+    if done then return nil end
+    while true do
+      if items and index < #items then
+        index = index + 1
+        return items[index]
+      end
+      if started and (next_token == nil or next_token == "") then
+        finish()
+        return nil
+      end
+      if started then p.page_token = next_token end
+      started = true
+      local page, err
+      if in_thread_phase() then
+        page, err = thread_call(state, operation, p)
+        if page == RAISE then finish(); error(err, 2) end
+      else
+        page, err = blocking(state, 2, state.originals.call, state.client, operation, p)
+      end
+      if page == nil then
+        finish()
+        error(err, 0) -- never looks like the end of the list
+      end
+      local nt = page.next_page_token
+      if type(nt) == "string" and nt ~= "" and nt == p.page_token then
+        finish()
+        error(new_error { kind = "decode", operation = operation,
+                          message = "next_page_token repeats the token of the request" }, 0)
+      end
+      next_token = type(nt) == "string" and nt or nil
+      if pages then return page end
+      items = type(page[items_key]) == "table" and page[items_key] or {}
+      index = 0
+    end
+  end
+  return step, it
+end
+
+---------------------------------------------------------------------------
+-- attach
+
+local function check_options(options)
+  for key, value in pairs(options) do
+    local expected = option_types[key]
+    if not expected then
+      error(("scalekit.new: unknown nginx setting '%s'"):format(tostring(key)), 4)
+    end
+    if type(value) ~= expected then
+      error(("scalekit.new: nginx setting '%s' must be a %s (got %s)"):format(
+        key, expected, type(value)), 4)
+    end
+  end
+end
+
+-- A string naming the configuration: clients cached in worker threads are
+-- shared by every client object with the same one.
+local function config_key(config, hooks)
+  local keys, parts = {}, {}
+  for k in pairs(config) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local v = tostring(config[k])
+    parts[#parts + 1] = ("%s=%s:%d:%s"):format(k, type(config[k]), #v, v)
+  end
+  if hooks then parts[#parts + 1] = "hooks" end
+  return table.concat(parts, "\n")
+end
+
+--- attach(client, config, options) -> client. config: what scalekit.new
+-- gave core.new; options: the `nginx` setting (or nil).
+function M.attach(sk, config, options)
+  options = options or {}
+  check_options(options)
+  local ngx = rawget(_G, "ngx")
+  if options.enabled == false or type(ngx) ~= "table"
+    or type(ngx.run_worker_thread) ~= "function" or type(ngx.get_phase) ~= "function" then
+    return sk -- not inside nginx (or too old a lua-nginx-module: blocking)
+  end
+  local dict
+  if options.shared_dict then
+    dict = ngx.shared and ngx.shared[options.shared_dict]
+    if not dict then
+      error(("scalekit.new: nginx.shared_dict '%s' not found (declare it with "
+        .. "`lua_shared_dict %s 1m;` in the http block)"):format(
+          options.shared_dict, options.shared_dict), 3)
+    end
+  end
+
+  local thread_config, hooks = {}, {}
+  for k, v in pairs(config) do
+    if type(v) == "function" then hooks[k] = v else thread_config[k] = v end
+  end
+  local has_hooks = next(hooks) ~= nil
+  local timeout = (config.timeout or 20) + (config.connect_timeout or 5)
+  local state = {
+    client = sk,
+    pool = options.thread_pool or M.DEFAULT_THREAD_POOL,
+    dict = dict,
+    config = thread_config,
+    has_hooks = has_hooks,
+    key = config_key(thread_config, has_hooks),
+    token_key = "scalekit:token|" .. config.environment_url .. "|" .. config.client_id,
+    -- how long a token request or a wait for a thread VM may take at most
+    lease = timeout * ((config.max_retries or 3) + 1) + (config.max_retry_wait or 60),
+    semaphore = require "ngx.semaphore",
+    originals = { call = sk.call, token = sk.token },
+    resources = {},
+  }
+  -- Hooks run here, after the call, with what the thread recorded; a
+  -- failing hook is ignored, as in the C path.
+  state.replay = function(events)
+    if not events then return end
+    for _, e in ipairs(events) do
+      local hook = hooks[e[1]]
+      if hook then pcall(hook, e[2]) end
+    end
+  end
+
+  local overrides = {}
+  overrides.call = function(self, operation, params)
+    if not in_thread_phase() or not rawequal(self, sk) or is_closed(sk)
+      or type(operation) ~= "string" or not core.operations[operation]
+      or (params ~= nil and type(params) ~= "table") then
+      -- the C method: blocking, or raising the right error without sending
+      return blocking(state, 2, state.originals.call, self, operation, params)
+    end
+    local result, err = thread_call(state, operation, params)
+    if result == RAISE then error(err, 2) end
+    return result, err
+  end
+  overrides.token = function(self)
+    if not in_thread_phase() or not rawequal(self, sk) or is_closed(sk) then
+      return blocking(state, 2, state.originals.token, self)
+    end
+    local token, left = get_token(state)
+    if not token then return nil, left end
+    return token, math.floor(left)
+  end
+  for resource, methods in pairs(core.methods) do
+    local resource_ud = sk[resource]
+    local originals, replaced = {}, {}
+    state.resources[resource] = resource_ud
+    for name in pairs(methods) do
+      local original = resource_ud[name]
+      originals[name] = original
+      replaced[name] = function(self, ...)
+        if not in_thread_phase() or not rawequal(self, resource_ud) then
+          return blocking(state, 2, original, self, ...)
+        end
+        local ok, client, operation, params, kind = pcall(core.prepare, self, name, ...)
+        if not ok then error(strip(client), 2) end
+        if kind == "call" then
+          local result, err = thread_call(state, operation, params)
+          if result == RAISE then error(err, 2) end
+          return result, err
+        end
+        return iterate(state, operation, params, kind == "pages")
+      end
+    end
+    state.originals[resource] = originals
+    overrides[resource] = replaced
+  end
+  core.set_overrides(sk, overrides)
+  return sk
+end
+
+return M

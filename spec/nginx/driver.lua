@@ -1,0 +1,180 @@
+-- Starts and stops an nginx for the integration specs: the project's
+-- spec/nginx/nginx.conf, filled in and run from a temporary prefix
+-- (`nginx -p PREFIX -c PREFIX/nginx.conf`), listening on 127.0.0.1 only.
+--
+--   local nginx = driver.start { fake = server, workers = 1 }
+--   local status, body = nginx:get("/api/get_org/org_1")
+--   nginx:stop()   -- always, in teardown
+local socket = require "socket"
+
+local M = {}
+
+local NGINX = os.getenv("NGINX") or "nginx"
+local ROOT = os.getenv("SCALEKIT_ROOT") or io.popen("pwd"):read("*l")
+
+local function sh(cmd)
+  local ok = os.execute(cmd)
+  return ok == true or ok == 0
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+local function write_file(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
+local function free_port()
+  local server = assert(socket.bind("127.0.0.1", 0))
+  local _, port = server:getsockname()
+  server:close()
+  return tonumber(port)
+end
+
+local function is_root()
+  local p = io.popen("id -u")
+  local uid = p:read("*l")
+  p:close()
+  return uid == "0"
+end
+
+local Nginx = {}
+Nginx.__index = Nginx
+
+--- opts: fake (a spec.helpers.fake server), workers (default 1),
+-- shared_dict (name for the SDK's nginx.shared_dict, or nil), reuseport.
+function M.start(opts)
+  local so = ROOT .. "/build/luajit/scalekit/core.so"
+  assert(io.open(so, "rb"), "missing " .. so .. ": run `make LUA_VERSION=luajit` first")
+  local prefix = assert(io.popen("mktemp -d /tmp/scalekit-nginx.XXXXXX")):read("*l")
+  assert(sh("mkdir -p " .. prefix .. "/logs " .. prefix .. "/tmp"))
+  local port = free_port()
+  local env = opts.fake:env()
+  local vars = {
+    PREFIX = prefix,
+    ROOT = ROOT,
+    PORT = tostring(port),
+    WORKERS = tostring(opts.workers or 1),
+    REUSEPORT = opts.reuseport and "reuseport" or "",
+    -- Workers of a root master run as nobody, who may not read the work
+    -- tree (e.g. under /root); the directive is ignored for other users.
+    USER = is_root() and "user root;" or "",
+    FAKE_URL = env.environment_url,
+    CLIENT_ID = env.client_id,
+    CLIENT_SECRET = env.client_secret,
+    SHARED_DICT = opts.shared_dict and ('"' .. opts.shared_dict .. '"') or "nil",
+  }
+  local template = assert(read_file(ROOT .. "/spec/nginx/nginx.conf"))
+  local conf = template:gsub("%${([%w_]+)}", function(name)
+    return assert(vars[name], "nginx.conf: unknown ${" .. name .. "}")
+  end)
+  write_file(prefix .. "/nginx.conf", conf)
+  local self = setmetatable({ prefix = prefix, port = port,
+                              conf = prefix .. "/nginx.conf" }, Nginx)
+  -- The master daemonizes once the configuration loaded and the port is
+  -- bound; its pid file is how it is stopped.
+  local cmd = ("%s -p %s -c %s -e %s/logs/error.log >%s/logs/stdout 2>&1"):format(
+    NGINX, prefix, self.conf, prefix, prefix)
+  if not sh(cmd) then
+    local log = (read_file(prefix .. "/logs/stdout") or "") .. (read_file(prefix .. "/logs/error.log") or "")
+    sh("rm -rf " .. prefix)
+    error("nginx did not start:\n" .. log, 2)
+  end
+  local deadline = socket.gettime() + 10
+  while socket.gettime() < deadline do
+    local pid = read_file(prefix .. "/logs/nginx.pid")
+    local c = socket.tcp()
+    c:settimeout(0.2)
+    local connected = c:connect("127.0.0.1", port)
+    c:close()
+    if pid and connected then
+      self.pid = tonumber(pid)
+      return self
+    end
+    socket.sleep(0.05)
+  end
+  self:stop()
+  error("nginx did not listen on port " .. port .. ":\n" .. self:error_log(), 2)
+end
+
+function Nginx:error_log()
+  return read_file(self.prefix .. "/logs/error.log") or ""
+end
+
+--- Stops nginx (SIGTERM to the master, waiting for it to exit) and
+-- removes the prefix. Idempotent.
+function Nginx:stop()
+  if self.stopped then return end
+  self.stopped = true
+  local pid = self.pid or tonumber(read_file(self.prefix .. "/logs/nginx.pid") or "")
+  if pid then
+    sh("kill -TERM " .. pid .. " 2>/dev/null")
+    for _ = 1, 200 do
+      if not sh("kill -0 " .. pid .. " 2>/dev/null") then break end
+      socket.sleep(0.05)
+    end
+  end
+  if os.getenv("KEEP_NGINX_PREFIX") then
+    io.stderr:write("nginx prefix kept: " .. self.prefix .. "\n")
+  else
+    sh("rm -rf " .. self.prefix)
+  end
+end
+
+-- One HTTP/1.0 exchange: status, body.
+local function parse(raw)
+  if not raw then return nil end
+  local status = tonumber(raw:match("^HTTP/%d%.%d (%d+)"))
+  local body = raw:match("\r\n\r\n(.*)$") or ""
+  return status, body
+end
+
+local function request_text(method, path, headers)
+  local lines = { ("%s %s HTTP/1.0"):format(method, path), "Host: 127.0.0.1" }
+  for k, v in pairs(headers or {}) do lines[#lines + 1] = k .. ": " .. v end
+  return table.concat(lines, "\r\n") .. "\r\n\r\n"
+end
+
+--- nginx:request(method, path, headers) -> status, body
+function Nginx:request(method, path, headers)
+  local c = socket.tcp()
+  c:settimeout(30)
+  assert(c:connect("127.0.0.1", self.port))
+  assert(c:send(request_text(method, path, headers)))
+  local raw, err, partial = c:receive("*a")
+  c:close()
+  return parse(raw or partial), err
+end
+
+function Nginx:get(path, headers) return self:request("GET", path, headers) end
+
+--- Sends every request first, then reads every answer: the requests are
+-- in nginx at the same time. -> { {status, body, seconds}, ... }, seconds
+function Nginx:concurrent(paths)
+  local started = socket.gettime()
+  local conns = {}
+  for i, path in ipairs(paths) do
+    local c = socket.tcp()
+    c:settimeout(30)
+    assert(c:connect("127.0.0.1", self.port))
+    assert(c:send(request_text("GET", path)))
+    conns[i] = c
+  end
+  local results = {}
+  for i, c in ipairs(conns) do
+    local raw, _, partial = c:receive("*a")
+    c:close()
+    local status, body = parse(raw or partial)
+    results[i] = { status = status, body = body, seconds = socket.gettime() - started }
+  end
+  return results, socket.gettime() - started
+end
+
+return M
