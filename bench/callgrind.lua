@@ -37,7 +37,7 @@ function M.parse(path)
   end
   local function key(ob, fn) return ob .. "\0" .. fn end
   local function func(ob, fn)
-    local k = key(ob, fn)
+    local k = key(ob, strip(fn)) -- recursion levels (f'2, f'3) are one function
     local e = funcs[k]
     if not e then
       e = { obj = ob, name = strip(fn), self = 0 }
@@ -99,7 +99,7 @@ end
 
 -- Per-profile numbers: parts (inclusive, from outside) and self cost by object.
 function M.summarize(p)
-  local s = { total = p.total, parts = {}, sub = {}, objects = {}, functions = {} }
+  local s = { total = p.total, parts = {}, sub = {}, objects = {}, functions = {}, raw = p }
   local member = {}
   for k, fn in pairs(p.funcs) do
     for _, g in ipairs(GROUPS) do
@@ -128,11 +128,28 @@ function M.summarize(p)
   return s
 end
 
+-- Inclusive cost of every function (self + calls to other functions).
+function M.inclusive(p)
+  local incl = {}
+  for k, fn in pairs(p.funcs) do incl[k] = fn.self end
+  for _, e in ipairs(p.edges) do
+    if e[1] ~= e[2] then incl[e[1]] = incl[e[1]] + e[3] end
+  end
+  return incl
+end
+
 -- Difference large - small, divided by the request count difference.
 function M.per_request(small, n_small, large, n_large)
   local a, b = M.summarize(M.parse(small)), M.summarize(M.parse(large))
   local d = n_large - n_small
-  local r = { total = (b.total - a.total) / d, parts = {}, sub = {}, objects = {}, functions = {} }
+  local r = { total = (b.total - a.total) / d, parts = {}, sub = {}, objects = {}, functions = {},
+              inclusive = {} }
+  local ia, ib = M.inclusive(a.raw), M.inclusive(b.raw)
+  for k, v in pairs(ib) do
+    local fn = b.functions[k]
+    r.inclusive[#r.inclusive + 1] = { obj = object_label(fn.obj), name = fn.name, cost = (v - (ia[k] or 0)) / d }
+  end
+  table.sort(r.inclusive, function(x, y) return x.cost > y.cost end)
   for k, v in pairs(b.parts) do r.parts[k] = (v - (a.parts[k] or 0)) / d end
   for k, v in pairs(b.sub) do r.sub[k] = (v - (a.sub[k] or 0)) / d end
   for k, v in pairs(b.objects) do r.objects[k] = (v - (a.objects[k] or 0)) / d end
@@ -161,6 +178,12 @@ if arg and arg[0] and arg[0]:match("callgrind%.lua$") and arg[4] then
   table.sort(objs, function(x, y) return x[2] > y[2] end)
   for _, o in ipairs(objs) do
     if math.abs(o[2]) >= 1 then print(string.format("  %-45s %9.0f", o[1], o[2])) end
+  end
+  print("top functions (inclusive):")
+  for i = 1, tonumber(os.getenv("CG_TOP") or 40) do
+    local fn = r.inclusive[i]
+    if not fn then break end
+    print(string.format("  %9.0f  %s  [%s]", fn.cost, fn.name, fn.obj))
   end
   print("top functions (self):")
   for i = 1, 25 do

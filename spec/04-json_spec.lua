@@ -102,6 +102,16 @@ describe("json", function()
       assert.equal("café 😀", org.a)
       assert.equal("naïve ✓", org.b)
     end)
+    it("refuses a response that is not valid UTF-8 with a decode error", function()
+      -- {"organization":{"id":"\xff"}}
+      server:fault { operation = "getOrganization", status = 200,
+                     body_base64 = "eyJvcmdhbml6YXRpb24iOnsiaWQiOiL/In19" }
+      local org, err = sk.organizations:get(org_id)
+      assert.is_nil(org)
+      assert.equal("decode", err.kind)
+      assert.equal(200, err.status)
+      assert.truthy(err.message:find("UTF-8", 1, true))
+    end)
   end)
 
   describe("request bodies", function()
@@ -261,6 +271,16 @@ describe("json", function()
           sk.tools:execute { tool_name = "t", identifier = "i", tool_input = { x = -math.huge } }
         end, { "cannot encode NaN or infinity" })
       end)
+    end)
+    it("raises on a body string that is not valid UTF-8 and sends nothing", function()
+      server:clear_requests()
+      assert.has_error(function()
+        sk.organizations:create { display_name = "Acme\xff" }
+      end, "organizations:create: field display_name: invalid UTF-8 at byte 4")
+      assert.error_matches(function()
+        sk.tools:execute { tool_name = "t", identifier = "i", tool_input = { ["k\xc3"] = 1 } }
+      end, "field tool_input: key with invalid UTF%-8")
+      assert.equal(0, #server:requests())
     end)
   end)
 

@@ -82,7 +82,7 @@ static void sk_enc_string(sk_buf *b, const char *s, size_t n) {
   while (i < n) {
     size_t run = i;
     unsigned char c;
-    /* Bytes >= 0x80 pass through: user strings are not validated here. */
+    /* Bytes >= 0x80 pass through (sk_enc_value has checked UTF-8). */
     while (run < n && (unsigned char)s[run] >= 0x20 && s[run] != '"' &&
            s[run] != '\\')
       run++;
@@ -206,7 +206,7 @@ static int sk_enc_table(sk_enc *e, int idx, int level) {
   sk_buf_addc(e->b, '{');
   lua_pushnil(L);
   while (lua_next(L, idx)) {
-    size_t klen;
+    size_t klen, bad;
     const char *key;
     /* Checked by type: lua_tolstring would turn a number key into a
      * string in place and break lua_next. */
@@ -214,6 +214,8 @@ static int sk_enc_table(sk_enc *e, int idx, int level) {
       return sk_enc_fail(e, level, "table key of type %s",
                          luaL_typename(L, -2));
     key = lua_tolstring(L, -2, &klen);
+    if (!sk_utf8_valid(key, klen, &bad))
+      return sk_enc_fail(e, level, "key with invalid UTF-8 at byte %zu", bad);
     if (!first)
       sk_buf_addc(e->b, ',');
     first = 0;
@@ -241,8 +243,11 @@ static int sk_enc_value(sk_enc *e, int idx, int level) {
   case LUA_TNUMBER:
     return sk_enc_number(e, idx, level);
   case LUA_TSTRING: {
-    size_t n;
+    size_t n, bad;
     const char *s = lua_tolstring(L, idx, &n);
+    /* JSON text is UTF-8: anything else would reach the server garbled. */
+    if (!sk_utf8_valid(s, n, &bad))
+      return sk_enc_fail(e, level, "invalid UTF-8 at byte %zu", bad);
     sk_enc_string(e->b, s, n);
     return 0;
   }

@@ -129,7 +129,8 @@ void sk_transport_perform(CURL *easy, const sk_transport_config *cfg,
 /* Encodes the value at idx into b. Tables whose keys are 1..n encode as
  * arrays, other tables as objects (string keys only); an empty table is
  * `[]` when array_hint is set, `{}` otherwise. The null sentinel
- * (lightuserdata NULL) encodes as null. Uses raw access only (no
+ * (lightuserdata NULL) encodes as null; strings must be valid UTF-8.
+ * Uses raw access only (no
  * metamethods run). Returns 0, or -1 with a message naming the offending
  * place in err. Never raises. */
 int sk_json_encode(lua_State *L, int idx, int array_hint, sk_buf *b, char *err,

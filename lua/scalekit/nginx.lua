@@ -214,9 +214,9 @@ local unpack = table.unpack or unpack
 
 local function pack(...) return { n = select("#", ...), ... } end
 
--- original(...) (a C method), with the worker's token handed to the client
--- before and taken from it after; errors re-raised at the caller's level.
-local function blocking(state, level, original, ...)
+-- pcall(original, ...) for a C method, with the worker's token handed to
+-- the client before and taken from it after. -> pcall's values, packed.
+local function blocking(state, original, ...)
   local sk = state.client
   if not is_closed(sk) and not core.peek_token(sk) then cached_token(state) end
   local r = pack(pcall(original, ...))
@@ -227,8 +227,14 @@ local function blocking(state, level, original, ...)
       remember(state, token, left, true)
     end
   end
-  if not r[1] then error(strip(r[2]), type(r[2]) == "string" and level + 1 or 0) end
-  return unpack(r, 2, r.n)
+  return r
+end
+
+-- Raises e at the level of the caller of the function calling rethrow, as
+-- the C methods do (so call it as a statement, never as `return rethrow()`).
+local function rethrow(e)
+  if type(e) == "string" then error(strip(e), 3) end
+  error(e, 0)
 end
 
 ---------------------------------------------------------------------------
@@ -255,12 +261,18 @@ local function iterate(state, operation, params, pages)
       end
       if started then p.page_token = next_token end
       started = true
+      if is_closed(state.client) then
+        finish()
+        error("iterator: client is closed", 2)
+      end
       local page, err
       if in_thread_phase() then
         page, err = thread_call(state, operation, p)
         if page == RAISE then finish(); error(err, 2) end
       else
-        page, err = blocking(state, 2, state.originals.call, state.client, operation, p)
+        local r = blocking(state, state.originals.call, state.client, operation, p)
+        if not r[1] then finish(); rethrow(r[2]) end
+        page, err = r[2], r[3]
       end
       if page == nil then
         finish()
@@ -367,7 +379,9 @@ function M.attach(sk, config, options)
       or type(operation) ~= "string" or not core.operations[operation]
       or (params ~= nil and type(params) ~= "table") then
       -- the C method: blocking, or raising the right error without sending
-      return blocking(state, 2, state.originals.call, self, operation, params)
+      local r = blocking(state, state.originals.call, self, operation, params)
+      if not r[1] then rethrow(r[2]) end
+      return unpack(r, 2, r.n)
     end
     local result, err = thread_call(state, operation, params)
     if result == RAISE then error(err, 2) end
@@ -375,7 +389,9 @@ function M.attach(sk, config, options)
   end
   overrides.token = function(self)
     if not in_thread_phase() or not rawequal(self, sk) or is_closed(sk) then
-      return blocking(state, 2, state.originals.token, self)
+      local r = blocking(state, state.originals.token, self)
+      if not r[1] then rethrow(r[2]) end
+      return unpack(r, 2, r.n)
     end
     local token, left = get_token(state)
     if not token then return nil, left end
@@ -383,14 +399,22 @@ function M.attach(sk, config, options)
   end
   for resource, methods in pairs(core.methods) do
     local resource_ud = sk[resource]
-    local originals, replaced = {}, {}
+    local originals = {}
+    -- The client's __index also finds overrides[resource], so this table
+    -- is what sk.<resource> returns: its methods accept it as self.
+    local replaced = setmetatable({}, {
+      __tostring = function() return tostring(resource_ud) end,
+    })
     state.resources[resource] = resource_ud
     for name in pairs(methods) do
       local original = resource_ud[name]
       originals[name] = original
       replaced[name] = function(self, ...)
+        if rawequal(self, replaced) then self = resource_ud end
         if not in_thread_phase() or not rawequal(self, resource_ud) then
-          return blocking(state, 2, original, self, ...)
+          local r = blocking(state, original, self, ...)
+          if not r[1] then rethrow(r[2]) end
+          return unpack(r, 2, r.n)
         end
         local ok, client, operation, params, kind = pcall(core.prepare, self, name, ...)
         if not ok then error(strip(client), 2) end

@@ -843,7 +843,7 @@ function errorResponse(e) {
 // Faults
 // ---------------------------------------------------------------------------
 
-const FAULT_KEYS = new Set(['operation', 'method', 'path', 'times', 'status', 'body', 'json', 'content_type',
+const FAULT_KEYS = new Set(['operation', 'method', 'path', 'times', 'status', 'body', 'body_base64', 'json', 'content_type',
   'headers', 'delay_ms', 'drop', 'truncate', 'stall_ms']);
 
 function compileFault(f, i) {

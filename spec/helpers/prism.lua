@@ -187,14 +187,16 @@ end
 
 --- Whether a log line reports a problem: Prism logs violations and failed
 -- requests at level warning or error ("[VALIDATOR] ✖  error     Request body
--- must have ..."; the level is padded, then the message). The start-up
--- route list ([CLI]) is skipped: it shows made-up path parameter values,
--- which can be words like "error".
+-- must have ..."; the level is padded, then the message). Not problems: the
+-- start-up route list ([CLI]), which shows made-up path parameter values
+-- (words like "error"), and the mock's response negotiation warnings
+-- ([NEGOTIATOR] "Unable to find content for application/json" when a 204
+-- has no body for the Accept header): they say nothing about the contract.
 function M.is_problem(line)
   if line:find("[CLI]", 1, true) then return false end
   local l = line:lower()
-  return l:find("%s(error)%s%s+%S") ~= nil or l:find("%s(warning)%s%s+%S") ~= nil or
-    l:find("%s(fatal)%s%s+%S") ~= nil
+  if l:find("%s(error)%s%s+%S") or l:find("%s(fatal)%s%s+%S") then return true end
+  return l:find("%s(warning)%s%s+%S") ~= nil and not line:find("[NEGOTIATOR]", 1, true)
 end
 
 --- Log lines reporting validation problems (violations, errors) after mark,

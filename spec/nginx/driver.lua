@@ -150,7 +150,8 @@ function Nginx:request(method, path, headers)
   assert(c:send(request_text(method, path, headers)))
   local raw, err, partial = c:receive("*a")
   c:close()
-  return parse(raw or partial), err
+  local status, body = parse(raw or partial)
+  return status, body, err
 end
 
 function Nginx:get(path, headers) return self:request("GET", path, headers) end
