@@ -28,11 +28,13 @@ local function run_lua(env, code)
   words[#words + 1] = shquote("LUA_PATH=" .. package.path)
   words[#words + 1] = shquote("LUA_CPATH=" .. package.cpath)
   for k, v in pairs(env) do words[#words + 1] = shquote(k .. "=" .. v) end
-  words[#words + 1] = LUA .. " -e " .. shquote(code) .. " 2>&1"
+  -- the exit code is echoed: 5.1's popen close does not report it
+  words[#words + 1] = LUA .. " -e " .. shquote(code) .. " 2>&1; echo \"<exit $?>\""
   local p = assert(io.popen(table.concat(words, " ")))
   local out = p:read("*a")
-  local _, _, rc = p:close()
-  return out, rc
+  p:close()
+  local rc = tonumber(out:match("<exit (%d+)>%s*$"))
+  return (out:gsub("<exit %d+>%s*$", "")), rc
 end
 
 -- Child script: scalekit.new(<opts>), one API call, prints the outcome.

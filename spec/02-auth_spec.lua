@@ -2,6 +2,7 @@
 -- of expiry and after a 401, final on a refused token request; the secret
 -- and tokens never leak into errors. Against the real fake server.
 local fake = require "spec.helpers.fake"
+local number_type = require("spec.helpers.compat").number_type
 local scalekit = require "scalekit"
 local socket = require "socket"
 
@@ -121,7 +122,7 @@ describe("auth", function()
     local sk = new_client()
     local token, left = sk:token()
     assert.is_string(token)
-    assert.equal("integer", math.type(left))
+    assert.equal("integer", number_type(left))
     -- a 3600 s token is refreshed 60 s ahead of expiry
     assert.is_true(left > 3500 and left <= 3540, "seconds left: " .. tostring(left))
     assert.equal(1, server:stats().tokens_issued)

@@ -1,6 +1,7 @@
 -- sk.organizations against the fake Scalekit server: every method, a
 -- success and a failure each, and the request the server received.
 local fake = require "spec.helpers.fake"
+local number_type = require("spec.helpers.compat").number_type
 local scalekit = require "scalekit"
 local cjson = require "cjson"
 
@@ -35,7 +36,7 @@ local function api_error(status, code, res, err, op)
   assert.is_true(scalekit.is_error(err), "expected an error object, got " .. tostring(err))
   assert.are.equal("api", err.kind)
   assert.are.equal(status, err.status)
-  assert.are.equal("integer", math.type(err.status))
+  assert.are.equal("integer", number_type(err.status))
   assert.are.equal(code, err.code)
   assert.are.equal("string", type(err.message))
   assert.are.equal("boolean", type(err.retryable))
@@ -80,7 +81,7 @@ describe("organizations", function()
       assert.are.equal("org_2", page.organizations[2].id)
       assert.are.equal("Seeded Org org_1", page.organizations[1].display_name)
       assert.are.equal(3, page.total_size)
-      assert.are.equal("integer", math.type(page.total_size))
+      assert.are.equal("integer", number_type(page.total_size))
       assert.are.equal("string", type(page.next_page_token))
       assert.is_true(#page.next_page_token > 0)
 

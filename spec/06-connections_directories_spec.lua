@@ -2,6 +2,7 @@
 -- Every organization the fake creates comes with two SSO connections
 -- (SSO_SAML/okta ACTIVE, SSO_OIDC/google DRAFT) and one SCIM directory.
 local fake = require "spec.helpers.fake"
+local number_type = require("spec.helpers.compat").number_type
 local scalekit = require "scalekit"
 
 local function logged(server, op)
@@ -281,7 +282,7 @@ describe("connections and directories", function()
         assert.are.same({ "member" }, page.users[1].roles)
         assert.is_true(page.users[1].active)
         assert.are.equal(5, page.total_size)
-        assert.are.equal("integer", math.type(page.total_size))
+        assert.are.equal("integer", number_type(page.total_size))
         assert.is_true(#page.next_page_token > 0)
         local req = only(server, "listDirectoryUsers")
         assert.are.equal("/api/v1/organizations/" .. org .. "/directories/" .. dir .. "/users", req.path)

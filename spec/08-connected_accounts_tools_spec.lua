@@ -1,6 +1,7 @@
 -- sk.connected_accounts and sk.tools against the fake Scalekit server.
 -- Seeded accounts are connector "gmail", identifier "user<n>@example.com".
 local fake = require "spec.helpers.fake"
+local number_type = require("spec.helpers.compat").number_type
 local scalekit = require "scalekit"
 local cjson = require "cjson"
 
@@ -274,7 +275,7 @@ describe("connected accounts and tools", function()
       }
       assert.is_nil(err)
       assert.are.same(input, res.data)
-      assert.are.equal("integer", math.type(res.data.max_results))
+      assert.are.equal("integer", number_type(res.data.max_results))
       assert.matches("^exec_%d+$", res.execution_id)
       local req = only(server, "executeTool")
       assert.are.equal("POST", req.method)

@@ -3,6 +3,7 @@
 -- error object (never a silent end of the list), a server repeating its
 -- page token, early break, and flat memory over a long walk.
 local fake = require "spec.helpers.fake"
+local number_type = require("spec.helpers.compat").number_type
 local scalekit = require "scalekit"
 
 local USERS_OP = "listDirectoryUsers"
@@ -100,7 +101,8 @@ describe("pagination", function()
         assert.are.equal("function", type(getmetatable(closer).__close))
       end
       assert.are.equal("diru_1", step(s, c).id)
-      closer:close()
+      -- before 5.4 the iterator object comes as the state value
+      ;(closer or s):close()
       assert.is_nil(step(s, c)) -- closed: finished
     end)
 
@@ -160,7 +162,7 @@ describe("pagination", function()
       assert.are.equal("diru_250", pages[3].users[50].id)
       for _, p in ipairs(pages) do
         assert.are.equal(250, p.total_size)
-        assert.are.equal("integer", math.type(p.total_size))
+        assert.are.equal("integer", number_type(p.total_size))
       end
       assert.is_true(#pages[1].next_page_token > 0)
       assert.is_true(#pages[2].next_page_token > 0)

@@ -4,6 +4,7 @@
 -- operations tested here is exactly scalekit.operations, and every method
 -- of scalekit.methods is exercised (and reaches its operation).
 local fake = require "spec.helpers.fake"
+local number_type = require("spec.helpers.compat").number_type
 local scalekit = require "scalekit"
 local cjson = require "cjson"
 
@@ -91,7 +92,7 @@ describe("sk:call", function()
     assert.matches("^tok%-", res.access_token)
     assert.are.equal("Bearer", res.token_type)
     assert.are.equal(3600, res.expires_in)
-    assert.are.equal("integer", math.type(res.expires_in))
+    assert.are.equal("integer", number_type(res.expires_in))
     local req = only(server, "createToken")
     assert.are.equal("POST", req.method)
     assert.are.equal("/oauth/token", req.path)
@@ -119,7 +120,7 @@ describe("sk:call", function()
     assert.are.equal(1, #page.organizations)
     assert.are.equal("org_1", page.organizations[1].id)
     assert.are.equal(2, page.total_size)
-    assert.are.equal("integer", math.type(page.total_size))
+    assert.are.equal("integer", number_type(page.total_size))
     assert.is_true(#page.next_page_token > 0)
     local req = only(server, "listOrganizations") -- one page only
     assert.are.equal("GET", req.method)

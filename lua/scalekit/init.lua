@@ -49,10 +49,6 @@ local function check_url(url, allow_http)
   end
 end
 
-local function runtime_name()
-  if type(jit) == "table" and jit.version then return (jit.version:gsub(" ", "/", 1)) end
-  return (_VERSION:gsub(" ", "/", 1))
-end
 
 --- Creates a client. See README, "Configuration".
 function scalekit.new(options)
@@ -86,8 +82,9 @@ function scalekit.new(options)
       fail("setting '%s' must be a finite number >= 0", key)
     end
   end
-  local agent = string.format("scalekit-lua/%s %s libcurl/%s", core.version, runtime_name(),
-                              core.curl_version)
+  -- LuaJIT reports itself as Lua 5.1, the language it runs
+  local agent = string.format("scalekit-lua/%s %s libcurl/%s", core.version,
+                              (_VERSION:gsub(" ", "/", 1)), core.curl_version)
   if config.user_agent then
     if config.user_agent:find("[%z\r\n]") then
       fail("user_agent must not contain CR, LF or NUL")

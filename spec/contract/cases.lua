@@ -204,11 +204,40 @@ function Runner:step(label, fn)
   -- the report is complete and no line leaks into the next step's window.
   if problem then socket.sleep(0.25) end
   local found = self.prism:violations(mark)
+  local extra = C.undocumented(self.rec.exchanges)
+  if #extra > 0 then
+    problem = (problem and problem .. "\n" or "") ..
+      "sent what the document does not define: " .. table.concat(extra, "; ")
+  end
   if problem or #found > 0 then
     error(report(("[%s] %s"):format(self.mode, label),
       problem or "Prism logged a violation (the call itself succeeded)", self.rec, found), 0)
   end
   return table.unpack(res, 2, res.n)
+end
+
+--- Runs fn, which must fail with HTTP `status` (an error response the
+-- document defines for the operation) without Prism logging a violation.
+function Runner:step_error(label, status, fn)
+  self.rec.exchanges = {}
+  self.steps = self.steps + 1
+  local mark = self.prism:mark()
+  local ok, res, err = pcall(fn)
+  local problem
+  if not ok then
+    problem = "raised " .. describe_error(res)
+  elseif res ~= nil then
+    problem = ("succeeded, expected HTTP %d"):format(status)
+  elseif type(err) ~= "table" and type(err) ~= "userdata" or err.status ~= status then
+    problem = ("expected HTTP %d, got %s"):format(status, describe_error(err))
+  end
+  if problem then socket.sleep(0.25) end
+  local found = self.prism:violations(mark)
+  if problem or #found > 0 then
+    error(report(("[%s] %s"):format(self.mode, label),
+      problem or "Prism logged a violation", self.rec, found), 0)
+  end
+  return err
 end
 
 --- Walks an iterator, at most `limit` items (nil: all); returns the count.
@@ -235,6 +264,99 @@ function C.sweep(prism)
     end
   end
   return problems
+end
+
+--- What the document allows each operation to send besides path
+-- parameters: { [operationId] = { query = set, body = set | nil } }, from a
+-- line-based read of api/scalekit-openapi.yaml (its layout: two-space
+-- indents, operationId first in each operation, request bodies as $ref).
+-- Prism does not flag unknown query parameters or body fields (the schemas
+-- do not say additionalProperties: false), so the runner checks these.
+local document_cache
+function C.document(path)
+  if document_cache and not path then return document_cache end
+  local f = assert(io.open(path or "api/scalekit-openapi.yaml", "rb"))
+  local lines = {}
+  for line in f:lines() do lines[#lines + 1] = line end
+  f:close()
+  local params, schemas, ops = {}, {}, {}
+  local section, name, in_props
+  for _, line in ipairs(lines) do
+    local top = line:match("^  (%w+):%s*$")
+    if line:match("^%S") then section = line:match("^(%w+):") end
+    if top then section, name, in_props = "components." .. top, nil, false end
+    if section == "components.parameters" then
+      name = line:match("^    (%w+):%s*$") or name
+      local k, v = line:match("^      (%a+):%s*(%S+)%s*$")
+      if name and k then params[name] = params[name] or {}; params[name][k] = v end
+    elseif section == "components.schemas" then
+      local n = line:match("^    (%w+):%s*$")
+      if n then name, in_props = n, false; schemas[n] = {} end
+      if line:match("^      properties:%s*$") then in_props = true
+      elseif line:match("^      %S") then in_props = false end
+      local prop = in_props and line:match("^        ([%w_]+):")
+      if prop then schemas[name][prop] = true end
+    end
+  end
+  local op, where, pending
+  for _, line in ipairs(lines) do
+    local id = line:match("^      operationId:%s*(%w+)")
+    if id then op, where = { query = {} }, nil; ops[id] = op
+    elseif op and line:match("^%s?%s?%s?%s?%S") then op = nil -- next operation or path
+    elseif op then
+      local key = line:match("^      (%w+):")
+      if key then where = key end
+      local ref = line:match("%$ref:%s*'#/components/parameters/(%w+)'")
+      if where == "parameters" and ref and params[ref] and params[ref]["in"] == "query" then
+        op.query[params[ref].name] = true
+      end
+      pending = line:match("^      %- name:%s*([%w_]+)") or pending
+      if pending and line:match("^        in:%s*query") then op.query[pending] = true; pending = nil end
+      local schema = line:match("%$ref:%s*'#/components/schemas/(%w+)'")
+      if where == "requestBody" and schema then op.body = schemas[schema] end
+    end
+  end
+  if not path then document_cache = ops end
+  return ops
+end
+
+local function url_decode(s)
+  return (s:gsub("%+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+--- Query parameters and body fields the document does not define, as
+-- "operationId: query foo" strings (empty when all is documented).
+function C.undocumented(exchanges)
+  local doc, out = C.document(), {}
+  for _, x in ipairs(exchanges) do
+    local q = x.request
+    local op = q and doc[q.operation]
+    if op then
+      for key in (q.url:match("%?(.*)$") or ""):gmatch("([^&=]+)=?[^&]*") do
+        key = url_decode(key)
+        if not op.query[key] then out[#out + 1] = q.operation .. ": query parameter " .. key end
+      end
+      if q.body and op.body then
+        local keys = {}
+        local obj = cjson.decode(q.body)
+        if type(obj) == "table" then
+          for k in pairs(obj) do keys[#keys + 1] = k end
+        else -- the form-encoded token request
+          for k in q.body:gmatch("([^&=]+)=?[^&]*") do keys[#keys + 1] = url_decode(k) end
+        end
+        -- The SDK's hooks redact every occurrence of the current token in
+        -- the body; with a short token (a mock's) that can hit a key.
+        for _, k in ipairs(keys) do
+          if not op.body[k] and not tostring(k):find("[redacted]", 1, true) then
+            out[#out + 1] = q.operation .. ": body field " .. tostring(k)
+          end
+        end
+      elseif q.body and q.body ~= "" and not op.body then
+        out[#out + 1] = q.operation .. ": a request body (the operation has none)"
+      end
+    end
+  end
+  return out
 end
 
 --- operationIds in the OpenAPI document, sorted.

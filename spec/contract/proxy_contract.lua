@@ -61,6 +61,42 @@ describe("contract: prism proxy --errors in front of the fake server", function(
     end
   end)
 
+  describe("the fake's documented error responses", function()
+    it("getOrganization: 404 with an Error body", function()
+      local err = r:step_error("organizations:get (unknown id)", 404, function()
+        return r.sk.organizations:get("org_does_not_exist")
+      end)
+      assert.are.equal("NOT_FOUND", err.code)
+    end)
+
+    it("removeMembership: 404 for a user who is not a member", function()
+      r:step_error("memberships:remove (not a member)", 404, function()
+        return r.sk.memberships:remove(ctx_methods.seeded_org, "usr_nobody")
+      end)
+    end)
+
+    it("createToken: 401 for a wrong client secret", function()
+      local bad, bad_rec = C.client(p.url, {}, { client_secret = "wrong_secret_0123456789" })
+      local rb = C.runner(p, bad, bad_rec, "proxy")
+      local err = rb:step_error("sk:token() (wrong secret)", 401, function() return bad:token() end)
+      assert.are.equal("auth", err.kind)
+    end)
+
+    it("listOrganizations: 401 for a revoked token, then one fresh token and a retry", function()
+      r:step("sk:token()", function() return r.sk:token() end)
+      server:revoke_tokens()
+      local page = r:step("organizations:list (after revocation)", function()
+        return r.sk.organizations:list { page_size = 1 }
+      end)
+      assert.is_table(page.organizations)
+      local statuses = {}
+      for _, x in ipairs(r.rec.exchanges) do
+        statuses[#statuses + 1] = x.response.operation .. " " .. tostring(x.response.status)
+      end
+      assert.are.same({ "listOrganizations 401", "createToken 200", "listOrganizations 200" }, statuses)
+    end)
+  end)
+
   it("every operation reached the fake through the proxy", function()
     local reached = {}
     for _, req in ipairs(server:requests()) do

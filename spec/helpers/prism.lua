@@ -16,7 +16,8 @@
 -- How the process is managed: a small shell, started by io.popen(cmd, "w")
 -- so that its stdin is a pipe held by this Lua process, starts node in the
 -- background, writes node's pid to a file and then waits for EOF on stdin;
--- on EOF it sends SIGTERM to node and waits for it. So node also goes away
+-- on EOF it sends SIGTERM to node, waits for it and removes its temporary
+-- files. So node also goes away
 -- when the test runner crashes or is killed (the pipe closes with it).
 -- stop() sends SIGTERM itself, waits (SIGKILL after 5 s), then closes the
 -- pipe, which reaps the shell. Prism runs as a single node process (no
@@ -123,7 +124,8 @@ function M.start(opts)
   -- The watchdog shell: node in the background, then wait for EOF on stdin.
   local script = prism_cmd .. " > " .. shquote(out_file) .. " 2> " .. shquote(err_file) ..
     " < /dev/null & echo $! > " .. shquote(pid_file) ..
-    "; cat > /dev/null; kill -TERM $! 2>/dev/null; wait"
+    "; cat > /dev/null; kill -TERM $! 2>/dev/null; wait; rm -f " ..
+    shquote(out_file) .. " " .. shquote(err_file) .. " " .. shquote(pid_file)
   local cmd = "exec sh -c " .. shquote(script)
 
   local pipe, perr = io.popen(cmd, "w")
@@ -229,13 +231,14 @@ function Prism:stop()
       while process_alive(pid) and socket.gettime() < deadline do socket.sleep(0.02) end
     end
   end
-  -- EOF for the watchdog shell; node is gone, so its kill/wait return at once.
+  self._stdout = strip_ansi(read_file(self._out_file) or "")
+  self._stderr = read_file(self._err_file)
+  -- EOF for the watchdog shell; node is gone, so its kill/wait return at
+  -- once, and it removes the temporary files (again below, in case).
   if self._pipe then
     pcall(self._pipe.close, self._pipe)
     self._pipe = nil
   end
-  self._stdout = strip_ansi(read_file(self._out_file) or "")
-  self._stderr = read_file(self._err_file)
   for _, f in ipairs(self._files) do os.remove(f) end
 end
 

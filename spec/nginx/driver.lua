@@ -49,19 +49,18 @@ local Nginx = {}
 Nginx.__index = Nginx
 
 --- opts: fake (a spec.helpers.fake server), workers (default 1),
--- shared_dict (name for the SDK's nginx.shared_dict, or nil), reuseport.
+-- shared_dict (name for the SDK's nginx.shared_dict, or nil), reuseport,
+-- vm_pool (lua_worker_thread_vm_pool_size, default 16).
 function M.start(opts)
   local so = ROOT .. "/build/luajit/scalekit/core.so"
   assert(io.open(so, "rb"), "missing " .. so .. ": run `make LUA_VERSION=luajit` first")
-  local prefix = assert(io.popen("mktemp -d /tmp/scalekit-nginx.XXXXXX")):read("*l")
-  assert(sh("mkdir -p " .. prefix .. "/logs " .. prefix .. "/tmp"))
   local port = free_port()
   local env = opts.fake:env()
   local vars = {
-    PREFIX = prefix,
     ROOT = ROOT,
     PORT = tostring(port),
     WORKERS = tostring(opts.workers or 1),
+    VM_POOL = tostring(opts.vm_pool or 16),
     REUSEPORT = opts.reuseport and "reuseport" or "",
     -- Workers of a root master run as nobody, who may not read the work
     -- tree (e.g. under /root); the directive is ignored for other users.
@@ -72,9 +71,16 @@ function M.start(opts)
     SHARED_DICT = opts.shared_dict and ('"' .. opts.shared_dict .. '"') or "nil",
   }
   local template = assert(read_file(ROOT .. "/spec/nginx/nginx.conf"))
+  local prefix = assert(io.popen("mktemp -d /tmp/scalekit-nginx.XXXXXX")):read("*l")
+  vars.PREFIX = prefix
   local conf = template:gsub("%${([%w_]+)}", function(name)
-    return assert(vars[name], "nginx.conf: unknown ${" .. name .. "}")
+    if not vars[name] then
+      sh("rm -rf " .. prefix)
+      error("spec/nginx/nginx.conf: unknown ${" .. name .. "}", 3)
+    end
+    return vars[name]
   end)
+  assert(sh("mkdir -p " .. prefix .. "/logs " .. prefix .. "/tmp"))
   write_file(prefix .. "/nginx.conf", conf)
   local self = setmetatable({ prefix = prefix, port = port,
                               conf = prefix .. "/nginx.conf" }, Nginx)

@@ -195,6 +195,14 @@ api.timer = function(a)
   return { status = 504, error = "timer did not finish" }
 end
 
+-- A thread_pool that nginx.conf does not declare: a clear error.
+api.no_pool = function(a)
+  local c = new_client { nginx = { thread_pool = "missing" } }
+  local ok, msg = pcall(function() local r = c.organizations:get(a[1]); return r end)
+  c:close()
+  return { ok = ok, message = msg }
+end
+
 api.worker = function(a)
   local org, err = sk.organizations:get(a[1])
   return { worker = ngx.worker.id(), ok = org ~= nil, error = err and error_fields(err) }
