@@ -62,8 +62,17 @@ BUSTED_ARGS ?=
 # What `make test` needs on Debian 12. node comes separately (see deps).
 DEB_PACKAGES := lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson \
                 lua-busted lua-socket luarocks
+# ... and what test-all and test-nginx need too. Not Debian's `luajit`: it
+# conflicts with libluajit2-5.1-2, which nginx's Lua module needs; luajit2
+# has /usr/bin/luajit as well.
+ALL_DEB_PACKAGES := lua5.3 liblua5.3-dev lua5.1 liblua5.1-0-dev luajit2 libluajit2-5.1-dev \
+                    nginx libnginx-mod-http-lua lua-resty-core
 
-.PHONY: all deps test test-contract demo install uninstall clean check-luarocks FORCE
+# The Lua versions of test-all.
+TEST_ALL_VERSIONS := 5.4 5.3 5.1 luajit
+
+.PHONY: all deps deps-all test test-all test-nginx test-contract demo install uninstall \
+        clean check-luarocks FORCE
 
 all: $(CORE_SO)
 
@@ -102,9 +111,28 @@ deps:
 	apt-get install -y --no-install-recommends $$missing || \
 	  { apt-get update && apt-get install -y --no-install-recommends $$missing; }
 
+deps-all:
+	$(MAKE) deps DEB_PACKAGES='$(DEB_PACKAGES) $(ALL_DEB_PACKAGES)'
+
 test: all
 	LUA_PATH='$(TEST_LUA_PATH)' LUA_CPATH='$(TEST_LUA_CPATH)' \
 	  $(LUA) $(BUSTED) --cpath='$(BUILD_DIR)/?.so' $(BUSTED_ARGS)
+
+# The whole suite under each interpreter (LuaJIT uses the 5.1 module
+# paths); goes on after a failure and names the versions that failed.
+test-all:
+	@failed=""; for v in $(TEST_ALL_VERSIONS); do \
+	  echo "===== make test LUA_VERSION=$$v"; \
+	  $(MAKE) --no-print-directory test LUA_VERSION=$$v || failed="$$failed $$v"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "test-all: failed for$$failed"; exit 1; fi
+
+# Integration specs in a real nginx (spec/nginx/, outside the _spec
+# pattern): nginx loads the LuaJIT build, busted drives it from $(LUA).
+test-nginx: all
+	$(MAKE) --no-print-directory all LUA_VERSION=luajit
+	LUA_PATH='$(TEST_LUA_PATH)' LUA_CPATH='$(TEST_LUA_CPATH)' \
+	  $(LUA) $(BUSTED) --cpath='$(BUILD_DIR)/?.so' $(BUSTED_ARGS) spec/nginx/nginx_test.lua
 
 # Contract specs (spec/contract/*_contract.lua, outside `make test`'s _spec
 # pattern): every operation through Prism, the OpenAPI validator, pinned in

@@ -363,7 +363,6 @@ void sk_client_forget_token(sk_client *c) {
 int sk_call_execute(lua_State *L, int client_idx, sk_request *req) {
   sk_client *c;
   sk_exchange x;
-  sk_failure f;
   sk_buf authorization;
   int ok = 0, refreshed = 0, is_token = strcmp(req->op->id, "createToken") == 0;
   client_idx = lua_absindex(L, client_idx);
@@ -371,6 +370,7 @@ int sk_call_execute(lua_State *L, int client_idx, sk_request *req) {
   sk_exchange_init(&x, client_idx, c, req);
   sk_buf_init(&authorization);
   for (;;) {
+    sk_failure f;
     if (!is_token) {
       if (sk_call_ensure_token(L, client_idx, c) != 0) break; /* error pushed */
       sk_buf_reset(&authorization);

@@ -49,7 +49,7 @@ static void client_release(sk_client *c) {
 sk_client *sk_client_check(lua_State *L, int idx, const char *who) {
   sk_client *c = (sk_client *)luaL_testudata(L, idx, SK_CLIENT_MT);
   if (!c) sk_argerror(L, who, "expected a scalekit client (use ':' to call methods)");
-  if (c->closed) sk_argerror(L, who, "client is closed");
+  else if (c->closed) sk_argerror(L, who, "client is closed");
   return c;
 }
 

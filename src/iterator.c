@@ -67,9 +67,7 @@ static void fetch_page(lua_State *L, int it_idx, int uv_idx, sk_iterator *it) {
 /* The generic-for step: next item (or page), nil at the end. */
 static int iterator_step(lua_State *L) {
   sk_iterator *it = (sk_iterator *)luaL_checkudata(L, lua_upvalueindex(1), SK_ITERATOR_MT);
-  int it_idx, uv, page;
-  const char *token;
-  size_t token_len;
+  int it_idx, uv;
   lua_settop(L, 0);
   lua_pushvalue(L, lua_upvalueindex(1));
   it_idx = 1;
@@ -80,6 +78,9 @@ static int iterator_step(lua_State *L) {
   sk_client_check(L, -1, "iterator"); /* no more items once it is closed */
   lua_pop(L, 1);
   for (;;) {
+    const char *token;
+    size_t token_len;
+    int page;
     if (it->index < it->count) {
       lua_getfield(L, uv, SLOT_ITEMS);
       lua_rawgeti(L, -1, (int)++it->index);

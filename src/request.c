@@ -45,8 +45,9 @@ static void validate(lua_State *L, const sk_operation *op, int params_idx, const
         sk_argerror(L, who, "field names must be strings (got a %s key)",
                     luaL_typename(L, -2));
       p = sk_operation_param(op, lua_tostring(L, -2));
-      if (!p) sk_argerror(L, who, "unknown field '%s'", lua_tostring(L, -2));
-      if (p->in == SK_IN_PATH) {
+      if (!p) {
+        sk_argerror(L, who, "unknown field '%s'", lua_tostring(L, -2));
+      } else if (p->in == SK_IN_PATH) {
         size_t n = 0;
         /* type first: lua_tolstring would turn a number into a string */
         const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
@@ -90,12 +91,12 @@ static int build_url(lua_State *L, const sk_client *c, const sk_operation *op, i
   }
   sk_buf_adds(url, t);
   for (p = op->params; p->name; p++) {
-    char num[32];
-    const char *value;
-    size_t n;
     if (p->in != SK_IN_QUERY || !params_idx) continue;
     lua_getfield(L, params_idx, p->name);
     if (!lua_isnil(L, -1)) {
+      char num[32];
+      const char *value;
+      size_t n;
       if (p->type == SK_T_INTEGER) {
         n = (size_t)snprintf(num, sizeof num, "%lld", (long long)lua_tonumber(L, -1));
         value = num;

@@ -5,10 +5,12 @@
 -- `make test-contract` runs files matching "_contract" under spec/contract.
 --
 -- Every SDK call goes through Runner:step(), which fails the spec when the
--- call fails (nil, err, or a raised error) and when Prism logged a
--- violation while it ran. The failure message carries the SDK error, the
--- violations Prism listed in its 422 (request) or 500 (response, proxy
--- --errors) body, Prism's log lines for the call, and the HTTP exchanges.
+-- call fails (nil, err, or a raised error), when Prism logged a violation
+-- while it ran, and when a request carried a query parameter or body field
+-- the document does not define for the operation (Prism lets those pass).
+-- The failure message carries the SDK error, the violations Prism listed in
+-- its 422 (request) or 500 (response, proxy --errors) body, Prism's log
+-- lines for the call, and the HTTP exchanges.
 
 local cjson = require "cjson.safe"
 local socket = require "socket"

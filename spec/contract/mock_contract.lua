@@ -81,6 +81,19 @@ describe("contract: prism mock --errors", function()
     assert.is_true(n <= 2)
   end)
 
+  it("harness: query parameters and body fields the document lacks are reported", function()
+    local found = C.undocumented {
+      { request = { operation = "createRole", url = "http://h/api/v1/organizations/o/roles?org_id=o",
+                    body = '{"name":"viewer","org_id":"o"}' } },
+      { request = { operation = "createToken", url = "http://h/oauth/token",
+                    body = "grant_type=client_credentials&client_id=a&client_secret=b&scope=x" } },
+      { request = { operation = "listConnections",
+                    url = "http://h/api/v1/connections?organization_id=o&page_size=1&page_token=t" } },
+    }
+    assert.are.same({ "createRole: query parameter org_id", "createRole: body field org_id",
+                      "createToken: body field scope" }, found)
+  end)
+
   it("covers every public method and every operationId through sk:call", function()
     local missing = C.missing(seen)
     assert(#missing == 0, "never called: " .. table.concat(missing, ", "))
