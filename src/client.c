@@ -298,15 +298,9 @@ void sk_client_register(lua_State *L) {
                                      {"close", client_close},
                                      {"parallel", sk_parallel},
                                      {NULL, NULL}};
-  luaL_newmetatable(L, SK_CLIENT_MT);
-  lua_pushcfunction(L, client_close);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, client_close);
-  lua_setfield(L, -2, "__close");
+  sk_new_metatable(L, SK_CLIENT_MT, client_close);
   lua_pushcfunction(L, client_tostring);
   lua_setfield(L, -2, "__tostring");
-  lua_pushliteral(L, SK_CLIENT_MT);
-  lua_setfield(L, -2, "__name");
   lua_newtable(L);
   luaL_setfuncs(L, methods, 0);
   lua_pushcclosure(L, client_index, 1);

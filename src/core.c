@@ -1,6 +1,19 @@
 /* luaopen_scalekit_core: the module table of the C core. */
 #include "scalekit.h"
 
+void sk_new_metatable(lua_State *L, const char *name, lua_CFunction close) {
+  luaL_newmetatable(L, name);
+  lua_pushstring(L, name);
+  lua_setfield(L, -2, "__name");
+  if (close) {
+    /* one function for close, __gc and __close, as liolib does */
+    lua_pushcfunction(L, close);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, close);
+    lua_setfield(L, -2, "__close");
+  }
+}
+
 /* scalekit.core.is_error(v) -> boolean */
 static int core_is_error(lua_State *L) {
   int yes = 0;

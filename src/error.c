@@ -165,11 +165,9 @@ static int error_tostring(lua_State *L) {
 }
 
 void sk_error_register(lua_State *L) {
-  luaL_newmetatable(L, SK_ERROR_MT);
+  sk_new_metatable(L, SK_ERROR_MT, NULL);
   lua_pushcfunction(L, error_tostring);
   lua_setfield(L, -2, "__tostring");
-  lua_pushliteral(L, "scalekit.error");
-  lua_setfield(L, -2, "__name");
   lua_pop(L, 1);
 }
 

@@ -171,13 +171,7 @@ int sk_iterator_push(lua_State *L, int client_idx, const sk_operation *op, int p
 
 void sk_iterator_register(lua_State *L) {
   static const luaL_Reg methods[] = {{"close", iterator_close}, {NULL, NULL}};
-  luaL_newmetatable(L, SK_ITERATOR_MT);
-  lua_pushcfunction(L, iterator_close);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, iterator_close);
-  lua_setfield(L, -2, "__close");
-  lua_pushliteral(L, SK_ITERATOR_MT);
-  lua_setfield(L, -2, "__name");
+  sk_new_metatable(L, SK_ITERATOR_MT, iterator_close);
   lua_newtable(L);
   luaL_setfuncs(L, methods, 0);
   lua_setfield(L, -2, "__index");

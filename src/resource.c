@@ -131,11 +131,9 @@ static int resource_index(lua_State *L) {
 
 void sk_resource_register(lua_State *L) {
   size_t i;
-  luaL_newmetatable(L, SK_RESOURCE_MT);
+  sk_new_metatable(L, SK_RESOURCE_MT, NULL);
   lua_pushcfunction(L, resource_tostring);
   lua_setfield(L, -2, "__tostring");
-  lua_pushliteral(L, SK_RESOURCE_MT);
-  lua_setfield(L, -2, "__name");
   /* methods[resource][name] = closure(method row, operation row) */
   lua_newtable(L);
   for (i = 0; i < sk_method_count; i++) {

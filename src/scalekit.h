@@ -346,6 +346,10 @@ void sk_iterator_register(lua_State *L);
 int sk_iterator_push(lua_State *L, int client_idx, const sk_operation *op,
                      int params_idx, int pages, const char *who);
 
+/* core.c: luaL_newmetatable plus __name, and, when close is given,
+ * __gc and __close. Leaves the metatable on the stack. */
+void sk_new_metatable(lua_State *L, const char *name, lua_CFunction close);
+
 /* Raises "<who>: <message>" at the caller's level. */
 int sk_argerror(lua_State *L, const char *who, const char *fmt, ...);
 
