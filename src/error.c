@@ -36,24 +36,29 @@ void sk_error_push(lua_State *L, const sk_error_info *info, int details_idx) {
   lua_setmetatable(L, -2);
 }
 
+/* Shorter values are not masked: they would garble ordinary words
+ * ("string" as a mock server's token) and real secrets are far longer. */
+#define SK_REDACT_MIN 8
+
 void sk_push_redacted(lua_State *L, const char *s, const char *const *redact) {
   lua_pushstring(L, s);
   for (; *redact; redact++) {
-    if (**redact && strstr(lua_tostring(L, -1), *redact)) {
+    if (strlen(*redact) >= SK_REDACT_MIN && strstr(lua_tostring(L, -1), *redact)) {
       luaL_gsub(L, lua_tostring(L, -1), *redact, "[redacted]");
       lua_remove(L, -2);
     }
   }
 }
 
-/* First of the keys whose value is a string, or NULL. */
-static const char *string_field(lua_State *L, int idx, const char *key, const char *fallback) {
-  lua_getfield(L, idx, key);
-  if (lua_type(L, -1) != LUA_TSTRING) {
+/* Pushes the value of the first of keys (NULL-terminated) that holds a
+ * string and returns it; pushes nothing and returns NULL if none does. */
+static const char *string_field(lua_State *L, int idx, const char *const *keys) {
+  for (; *keys; keys++) {
+    lua_getfield(L, idx, *keys);
+    if (lua_type(L, -1) == LUA_TSTRING) return lua_tostring(L, -1);
     lua_pop(L, 1);
-    lua_getfield(L, idx, fallback);
   }
-  return lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  return NULL;
 }
 
 void sk_error_push_response(lua_State *L, sk_error_info *info, int decoder_idx, const char *body,
@@ -74,11 +79,15 @@ void sk_error_push_response(lua_State *L, sk_error_info *info, int decoder_idx, 
     clean = lua_tolstring(L, -1, &n);
     if (sk_json_decode(L, decoder_idx, clean, n) == 0 && lua_istable(L, -1)) {
       int decoded = lua_gettop(L);
-      /* {code, message, details} from the API; {error, error_description}
-       * from the OAuth endpoint. Each stays on the stack while used. */
-      info->code = string_field(L, decoded, "code", "error");
-      if (string_field(L, decoded, "message", "error_description"))
-        info->message = lua_tostring(L, -1);
+      /* {code, message, details} from the API, {error, error_description}
+       * from the OAuth endpoint, {title, detail} from RFC 7807 problem
+       * bodies (proxies, gateways). Each stays on the stack while used. */
+      static const char *const code_keys[] = {"code", "error", NULL};
+      static const char *const message_keys[] = {"message", "error_description", "detail",
+                                                 "title", NULL};
+      const char *text;
+      info->code = string_field(L, decoded, code_keys);
+      if ((text = string_field(L, decoded, message_keys)) != NULL) info->message = text;
       lua_getfield(L, decoded, "details");
       if (!lua_isnil(L, -1)) details = lua_gettop(L);
     } else if (content_type && *content_type) {

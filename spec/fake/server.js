@@ -165,7 +165,6 @@ const SCHEMAS = {
         type: 'array',
         items: {
           type: 'object',
-          required: ['name'],
           properties: { name: { type: 'string' }, enabled: { type: 'boolean' } },
         },
       },
@@ -546,6 +545,7 @@ function deleteOrganization(ctx) {
 function updateOrganizationSettings(ctx) {
   const org = requireOrg(ctx.params.id);
   for (const f of ctx.json.features || []) {
+    if (f.name === undefined) continue; // the document allows it; nothing to toggle
     const cur = org.settings.features.find((x) => x.name === f.name);
     if (cur) {
       if (f.enabled !== undefined) cur.enabled = f.enabled;

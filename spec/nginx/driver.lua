@@ -48,50 +48,30 @@ end
 local Nginx = {}
 Nginx.__index = Nginx
 
---- opts: fake (a spec.helpers.fake server), workers (default 1),
--- shared_dict (name for the SDK's nginx.shared_dict, or nil), reuseport,
--- vm_pool (lua_worker_thread_vm_pool_size, default 16).
-function M.start(opts)
-  local so = ROOT .. "/build/luajit/scalekit/core.so"
-  assert(io.open(so, "rb"), "missing " .. so .. ": run `make LUA_VERSION=luajit` first")
-  local port = free_port()
-  local env = opts.fake:env()
-  local vars = {
-    ROOT = ROOT,
-    PORT = tostring(port),
-    WORKERS = tostring(opts.workers or 1),
-    VM_POOL = tostring(opts.vm_pool or 16),
-    REUSEPORT = opts.reuseport and "reuseport" or "",
-    -- Workers of a root master run as nobody, who may not read the work
-    -- tree (e.g. under /root); the directive is ignored for other users.
-    USER = is_root() and "user root;" or "",
-    FAKE_URL = env.environment_url,
-    CLIENT_ID = env.client_id,
-    CLIENT_SECRET = env.client_secret,
-    SHARED_DICT = opts.shared_dict and ('"' .. opts.shared_dict .. '"') or "nil",
-  }
-  local template = assert(read_file(ROOT .. "/spec/nginx/nginx.conf"))
+local function shquote(v)
+  return "'" .. tostring(v):gsub("'", "'\\''") .. "'"
+end
+
+-- Writes conf (and files: name -> content) into a new prefix and starts
+-- nginx there, with env (name -> value) added to its environment.
+local function launch(port, conf, files, env)
   local prefix = assert(io.popen("mktemp -d /tmp/scalekit-nginx.XXXXXX")):read("*l")
-  vars.PREFIX = prefix
-  local conf = template:gsub("%${([%w_]+)}", function(name)
-    if not vars[name] then
-      sh("rm -rf " .. prefix)
-      error("spec/nginx/nginx.conf: unknown ${" .. name .. "}", 3)
-    end
-    return vars[name]
-  end)
+  conf = conf:gsub("%${PREFIX}", prefix)
   assert(sh("mkdir -p " .. prefix .. "/logs " .. prefix .. "/tmp"))
   write_file(prefix .. "/nginx.conf", conf)
+  for name, content in pairs(files or {}) do write_file(prefix .. "/" .. name, content) end
   local self = setmetatable({ prefix = prefix, port = port,
                               conf = prefix .. "/nginx.conf" }, Nginx)
+  local vars = {}
+  for k, v in pairs(env or {}) do vars[#vars + 1] = k .. "=" .. shquote(v) end
   -- The master daemonizes once the configuration loaded and the port is
   -- bound; its pid file is how it is stopped.
-  local cmd = ("%s -p %s -c %s -e %s/logs/error.log >%s/logs/stdout 2>&1"):format(
-    NGINX, prefix, self.conf, prefix, prefix)
+  local cmd = ("env %s %s -p %s -c %s -e %s/logs/error.log >%s/logs/stdout 2>&1"):format(
+    table.concat(vars, " "), NGINX, prefix, self.conf, prefix, prefix)
   if not sh(cmd) then
-    local log = (read_file(prefix .. "/logs/stdout") or "") .. (read_file(prefix .. "/logs/error.log") or "")
+    local log = (read_file(prefix .. "/logs/stdout") or "") .. self:error_log()
     sh("rm -rf " .. prefix)
-    error("nginx did not start:\n" .. log, 2)
+    error("nginx did not start:\n" .. log, 3)
   end
   local deadline = socket.gettime() + 10
   while socket.gettime() < deadline do
@@ -107,7 +87,66 @@ function M.start(opts)
     socket.sleep(0.05)
   end
   self:stop()
-  error("nginx did not listen on port " .. port .. ":\n" .. self:error_log(), 2)
+  error("nginx did not listen on port " .. port .. ":\n" .. self:error_log(), 3)
+end
+
+local function check_build()
+  local so = ROOT .. "/build/luajit/scalekit/core.so"
+  assert(io.open(so, "rb"), "missing " .. so .. ": run `make LUA_VERSION=luajit` first")
+end
+
+-- Workers of a root master run as nobody, who may not read the work tree
+-- (e.g. under /root); for other users the directive would be ignored.
+local function user_directive()
+  return is_root() and "user root;" or ""
+end
+
+--- The specs' own nginx.conf. opts: fake (a spec.helpers.fake server),
+-- workers (default 1), shared_dict (name for the SDK's nginx.shared_dict,
+-- or nil), reuseport, vm_pool (lua_worker_thread_vm_pool_size, default 16).
+function M.start(opts)
+  check_build()
+  local port = free_port()
+  local env = opts.fake:env()
+  local vars = {
+    PREFIX = "${PREFIX}", -- filled in by launch
+    ROOT = ROOT,
+    PORT = tostring(port),
+    WORKERS = tostring(opts.workers or 1),
+    VM_POOL = tostring(opts.vm_pool or 16),
+    REUSEPORT = opts.reuseport and "reuseport" or "",
+    USER = user_directive(),
+    FAKE_URL = env.environment_url,
+    CLIENT_ID = env.client_id,
+    CLIENT_SECRET = env.client_secret,
+    SHARED_DICT = opts.shared_dict and ('"' .. opts.shared_dict .. '"') or "nil",
+  }
+  local template = assert(read_file(ROOT .. "/spec/nginx/nginx.conf"))
+  local conf = template:gsub("%${([%w_]+)}", function(name)
+    return vars[name] or error("spec/nginx/nginx.conf: unknown ${" .. name .. "}", 3)
+  end)
+  return launch(port, conf)
+end
+
+--- examples/openresty as a user would run it, but on a free port (and as
+-- root with `user root;`), the SDK from the work tree through LUA_PATH and
+-- LUA_CPATH, the SCALEKIT_* variables pointing at the fake server.
+function M.start_example(opts)
+  check_build()
+  local port = free_port()
+  local dir = ROOT .. "/examples/openresty/"
+  local conf = assert(read_file(dir .. "nginx.conf"))
+  local n
+  conf, n = conf:gsub("listen 127%.0%.0%.1:8080;", "listen 127.0.0.1:" .. port .. ";")
+  assert(n == 1, "examples/openresty/nginx.conf: no `listen 127.0.0.1:8080;`")
+  conf = user_directive() .. "\n" .. conf
+  local env = {
+    LUA_PATH = ROOT .. "/lua/?.lua;" .. ROOT .. "/lua/?/init.lua;;",
+    LUA_CPATH = ROOT .. "/build/luajit/?.so;;",
+  }
+  for k, v in pairs(opts.fake:env()) do env["SCALEKIT_" .. k:upper()] = v end
+  return launch(port, conf, { ["scalekit_gate.lua"] = assert(read_file(dir .. "scalekit_gate.lua")) },
+                env)
 end
 
 function Nginx:error_log()

@@ -343,6 +343,40 @@ describe("scalekit inside nginx, more calls than thread VMs", function()
   end)
 end)
 
+describe("examples/openresty", function()
+  local server, nginx
+
+  setup(function()
+    server = fake.start {}
+    nginx = driver.start_example { fake = server }
+  end)
+
+  teardown(function()
+    if nginx then nginx:stop() end
+    if server then server:stop() end
+  end)
+
+  it("lets known organizations through, and only those", function()
+    local org = server:seed { organizations = 1 }.organization_ids[1]
+    local status, body = nginx:get("/hello", { ["X-Organization-Id"] = org })
+    assert.equal(200, status, nginx:error_log())
+    assert.equal("hello, Seeded Org " .. org .. "\n", body)
+    assert.equal(403, (nginx:get("/hello", { ["X-Organization-Id"] = "org_unknown" })))
+    assert.equal(401, (nginx:get("/hello")))
+    -- Found organizations are cached per worker (worker_processes auto):
+    -- at most one more call per other worker.
+    for _ = 1, 6 do
+      assert.equal(200, (nginx:get("/hello", { ["X-Organization-Id"] = org })))
+    end
+    local p = io.popen("nproc")
+    local cpus = tonumber(p:read("*l"))
+    p:close()
+    assert.is_true(count_requests(server, "getOrganization") <= 2 + (cpus - 1))
+    server:fault { operation = "getOrganization", status = 500, times = -1 }
+    assert.equal(503, (nginx:get("/hello", { ["X-Organization-Id"] = "org_other" })))
+  end)
+end)
+
 describe("scalekit.new's nginx setting outside nginx", function()
   local scalekit = require "scalekit"
   local env = { environment_url = "http://127.0.0.1:1", client_id = "id", client_secret = "s" }

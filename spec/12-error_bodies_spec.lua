@@ -1,0 +1,65 @@
+-- Error bodies beyond the API's own {code, message, details}: RFC 7807
+-- problem bodies from proxies and validators, and the masking of secrets,
+-- which must not garble ordinary text. Against the real fake server.
+local fake = require "spec.helpers.fake"
+local scalekit = require "scalekit"
+
+local LONG_SECRET = "sk_live_0123456789abcdef"
+
+describe("error bodies", function()
+  local server, sk
+
+  setup(function()
+    server = fake.start { client_secret = LONG_SECRET }
+  end)
+
+  teardown(function()
+    server:stop()
+  end)
+
+  before_each(function()
+    server:reset()
+    local env = server:env()
+    env.max_retries = 0
+    sk = scalekit.new(env)
+  end)
+
+  after_each(function()
+    sk:close()
+  end)
+
+  it("takes the message of a problem+json body from detail or title", function()
+    server:fault { operation = "listOrganizations", status = 422, content_type = "application/problem+json",
+                   json = { type = "https://stoplight.io/prism/errors#UNPROCESSABLE_ENTITY",
+                            title = "Invalid request", detail = "Your request is not valid" } }
+    local page, err = sk.organizations:list()
+    assert.is_nil(page)
+    assert.equal(422, err.status)
+    assert.equal("Your request is not valid", err.message)
+    server:fault { operation = "listOrganizations", status = 500, json = { title = "Boom" } }
+    page, err = sk.organizations:list()
+    assert.equal("Boom", err.message)
+  end)
+
+  it("masks the client secret wherever a server echoes it, details included", function()
+    server:fault { operation = "getOrganization", status = 400,
+                   json = { code = "BAD", message = "secret " .. LONG_SECRET .. " rejected",
+                            details = { { description = "was " .. LONG_SECRET } } } }
+    local org, err = sk.organizations:get("org_1")
+    assert.is_nil(org)
+    assert.equal("secret [redacted] rejected", err.message)
+    assert.equal("was [redacted]", err.details[1].description)
+    assert.falsy(tostring(err):find(LONG_SECRET, 1, true))
+  end)
+
+  it("leaves ordinary words alone when a test server's token is one of them", function()
+    -- Prism's mock answers every token request with access_token "string"
+    server:fault { operation = "createToken", status = 200, times = -1,
+                   json = { access_token = "string", token_type = "Bearer", expires_in = 3600 } }
+    server:fault { operation = "listOrganizations", status = 422,
+                   json = { code = "INVALID", message = "metadata.seats must be string" } }
+    local page, err = sk.organizations:list()
+    assert.is_nil(page)
+    assert.equal("metadata.seats must be string", err.message)
+  end)
+end)
