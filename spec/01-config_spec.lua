@@ -2,7 +2,10 @@
 -- checks, the https rule, the User-Agent/Accept headers actually sent, and
 -- no secret in tostring(client). Runs against the real fake server.
 local fake = require "spec.helpers.fake"
+local util = require "spec.helpers.util"
 local scalekit = require "scalekit"
+
+local merge, form_decode, leaks = util.merge, util.form_decode, util.leaks
 
 local SECRET = "sk-secret-0xC0FFEE"
 local VARS = { "SCALEKIT_ENVIRONMENT_URL", "SCALEKIT_CLIENT_ID", "SCALEKIT_CLIENT_SECRET" }
@@ -10,14 +13,6 @@ local LUA = "lua" .. _VERSION:match("%d+%.%d+")
 
 local function shquote(s)
   return "'" .. (tostring(s):gsub("'", "'\\''")) .. "'"
-end
-
-local function merge(...)
-  local t = {}
-  for i = 1, select("#", ...) do
-    for k, v in pairs((select(i, ...))) do t[k] = v end
-  end
-  return t
 end
 
 -- Runs `code` in a fresh interpreter with the SCALEKIT_* variables removed
@@ -50,42 +45,8 @@ os.exit(0)
 ]]):format(opts_literal)
 end
 
-local function form_decode(s)
-  local t = {}
-  local function dec(x)
-    return (x:gsub("+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
-  end
-  for pair in s:gmatch("[^&]+") do
-    local k, v = pair:match("^([^=]*)=?(.*)$")
-    t[dec(k)] = dec(v)
-  end
-  return t
-end
-
 local function escape_pattern(s)
   return (s:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?]", "%%%0"))
-end
-
--- Every string reachable from v (keys and values), for leak checks.
-local function strings_in(v, out, seen)
-  out, seen = out or {}, seen or {}
-  if type(v) == "string" then
-    out[#out + 1] = v
-  elseif type(v) == "table" and not seen[v] then
-    seen[v] = true
-    for k, x in pairs(v) do
-      strings_in(k, out, seen)
-      strings_in(x, out, seen)
-    end
-  end
-  return out
-end
-
-local function contains_any(list, needle)
-  for _, s in ipairs(list) do
-    if s:find(needle, 1, true) then return s end
-  end
-  return nil
 end
 
 describe("scalekit.new", function()
@@ -108,15 +69,26 @@ describe("scalekit.new", function()
                    client_id = "skc_x", client_secret = "secret_x" }, extra or {})
   end
 
+  -- The three SCALEKIT_* variables for this server, with `over` on top.
+  local function env_vars(over)
+    return merge({
+      SCALEKIT_ENVIRONMENT_URL = server.url,
+      SCALEKIT_CLIENT_ID = server.client_id,
+      SCALEKIT_CLIENT_SECRET = SECRET,
+    }, over or {})
+  end
+
+  -- Runs child_code(opts_literal) with `env`, which must succeed; returns its output.
+  local function child_ok(env, opts_literal)
+    local out, rc = run_lua(env, child_code(opts_literal))
+    assert.equal(0, rc, out)
+    assert.matches("^OK ", out)
+    return out
+  end
+
   describe("settings from the environment", function()
     it("builds a client from the three SCALEKIT_* variables alone", function()
-      local out, rc = run_lua({
-        SCALEKIT_ENVIRONMENT_URL = server.url,
-        SCALEKIT_CLIENT_ID = server.client_id,
-        SCALEKIT_CLIENT_SECRET = SECRET,
-      }, child_code("nil"))
-      assert.equal(0, rc, out)
-      assert.matches("^OK ", out)
+      local out = child_ok(env_vars(), "nil")
       assert.truthy(out:find(server.url, 1, true), out)
       assert.truthy(out:find("client_id " .. server.client_id, 1, true), out)
       assert.falsy(out:find(SECRET, 1, true))
@@ -130,25 +102,17 @@ describe("scalekit.new", function()
     end)
 
     it("also works with an empty options table", function()
-      local out, rc = run_lua({
-        SCALEKIT_ENVIRONMENT_URL = server.url,
-        SCALEKIT_CLIENT_ID = server.client_id,
-        SCALEKIT_CLIENT_SECRET = SECRET,
-      }, child_code("{ timeout = 5 }"))
-      assert.equal(0, rc, out)
-      assert.matches("^OK ", out)
+      child_ok(env_vars(), "{ timeout = 5 }")
     end)
 
     it("lets arguments win over the variables", function()
       local opts = ("{ environment_url = %q, client_id = %q, client_secret = %q }")
         :format(server.url, server.client_id, SECRET)
-      local out, rc = run_lua({
+      child_ok({
         SCALEKIT_ENVIRONMENT_URL = "http://127.0.0.1:1",
         SCALEKIT_CLIENT_ID = "env-client",
         SCALEKIT_CLIENT_SECRET = "env-secret",
-      }, child_code(opts))
-      assert.equal(0, rc, out)
-      assert.matches("^OK ", out)
+      }, opts)
       local form = form_decode(server:requests()[1].body)
       assert.equal(server.client_id, form.client_id)
       assert.equal(SECRET, form.client_secret)
@@ -156,13 +120,8 @@ describe("scalekit.new", function()
 
     it("fills only the settings that are missing", function()
       -- URL from the argument, credentials from the environment
-      local out, rc = run_lua({
-        SCALEKIT_ENVIRONMENT_URL = "http://127.0.0.1:1",
-        SCALEKIT_CLIENT_ID = server.client_id,
-        SCALEKIT_CLIENT_SECRET = SECRET,
-      }, child_code(("{ environment_url = %q }"):format(server.url)))
-      assert.equal(0, rc, out)
-      assert.matches("^OK ", out)
+      child_ok(env_vars { SCALEKIT_ENVIRONMENT_URL = "http://127.0.0.1:1" },
+        ("{ environment_url = %q }"):format(server.url))
       assert.equal(1, server:stats().tokens_issued)
     end)
 
@@ -186,11 +145,7 @@ describe("scalekit.new", function()
       end)
 
       it("treats an empty " .. variable .. " as missing", function()
-        local env = {
-          SCALEKIT_ENVIRONMENT_URL = server.url,
-          SCALEKIT_CLIENT_ID = "id",
-          SCALEKIT_CLIENT_SECRET = "sec",
-        }
+        local env = env_vars { SCALEKIT_CLIENT_ID = "id", SCALEKIT_CLIENT_SECRET = "sec" }
         env[variable] = ""
         local out, rc = run_lua(env, child_code("nil"))
         assert.equal(3, rc, out)
@@ -419,10 +374,9 @@ describe("scalekit.new", function()
       assert.equal("POST", seen[3][2].method)
       assert.equal("Bearer [redacted]", seen[3][2].headers.Authorization)
       assert.equal(201, seen[4][2].status)
-      local all = strings_in(seen)
-      assert.is_nil(contains_any(all, SECRET))
+      assert.is_nil(leaks(seen, SECRET))
       -- the API request and response carry no token
-      assert.is_nil(contains_any(strings_in({ seen[3], seen[4] }), token))
+      assert.is_nil(leaks({ seen[3], seen[4] }, token))
     end)
 
     it("do not see the access token in the token response body", function()

@@ -2,63 +2,18 @@
 -- of expiry and after a 401, final on a refused token request; the secret
 -- and tokens never leak into errors. Against the real fake server.
 local fake = require "spec.helpers.fake"
-local number_type = require("spec.helpers.compat").number_type
+local util = require "spec.helpers.util"
 local scalekit = require "scalekit"
 local socket = require "socket"
+
+local number_type, form_decode, operations, leaks =
+  util.number_type, util.form_decode, util.operations, util.leaks
 
 -- '+', '/', '&', '=', '%' and a space must all be form-encoded.
 local SECRET = "s3cr+t/&=%20 x"
 
-local function merge(...)
-  local t = {}
-  for i = 1, select("#", ...) do
-    for k, v in pairs((select(i, ...))) do t[k] = v end
-  end
-  return t
-end
-
-local function form_decode(s)
-  local t = {}
-  local function dec(x)
-    return (x:gsub("+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
-  end
-  for pair in s:gmatch("[^&]+") do
-    local k, v = pair:match("^([^=]*)=?(.*)$")
-    t[dec(k)] = dec(v)
-  end
-  return t
-end
-
-local function operations(log)
-  local ops = {}
-  for i, r in ipairs(log) do ops[i] = r.operation end
-  return ops
-end
-
 local function bearer(r)
   return (r.headers["authorization"] or ""):match("^Bearer (.+)$")
-end
-
--- Every string reachable from v (keys and values), for leak checks.
-local function strings_in(v, out, seen)
-  out, seen = out or {}, seen or {}
-  if type(v) == "string" then
-    out[#out + 1] = v
-  elseif type(v) == "table" and not seen[v] then
-    seen[v] = true
-    for k, x in pairs(v) do
-      strings_in(k, out, seen)
-      strings_in(x, out, seen)
-    end
-  end
-  return out
-end
-
-local function leaks(v, needle)
-  for _, s in ipairs(strings_in(v)) do
-    if s:find(needle, 1, true) then return s end
-  end
-  return nil
 end
 
 describe("auth", function()
@@ -80,8 +35,7 @@ describe("auth", function()
   -- A client that records the status of every response it gets.
   local function new_client(extra)
     local statuses = {}
-    local sk = scalekit.new(merge(server:env(), {
-      retry_base_delay = 0.01, retry_max_delay = 0.05,
+    local sk = util.client(server, util.merge({
       on_response = function(info) statuses[#statuses + 1] = info.status or "none" end,
     }, extra or {}))
     return sk, statuses
@@ -176,6 +130,15 @@ describe("auth", function()
     assert.equal(2, server:stats().tokens_issued)
   end)
 
+  -- nil, err with a 401 auth error object
+  local function auth_error(res, err)
+    assert.is_nil(res)
+    assert.is_true(scalekit.is_error(err))
+    assert.equal("auth", err.kind)
+    assert.equal(401, err.status)
+    assert.equal("UNAUTHENTICATED", err.code)
+  end
+
   it("gives an auth error when the 401 persists after a fresh token", function()
     local sk = new_client()
     assert.truthy(sk:token())
@@ -183,11 +146,7 @@ describe("auth", function()
     server:fault { operation = "getOrganization", status = 401, times = 2,
                    json = { code = "UNAUTHENTICATED", message = "token rejected", details = {} } }
     local org, err = sk.organizations:get(org_id)
-    assert.is_nil(org)
-    assert.is_true(scalekit.is_error(err))
-    assert.equal("auth", err.kind)
-    assert.equal(401, err.status)
-    assert.equal("UNAUTHENTICATED", err.code)
+    auth_error(org, err)
     assert.equal(2, err.attempts)
     assert.equal("getOrganization", err.operation)
     assert.same({ "getOrganization", "createToken", "getOrganization" }, operations(server:requests()))
@@ -198,11 +157,7 @@ describe("auth", function()
   it("fails with kind 'auth' and no retry on wrong credentials", function()
     local sk = new_client { client_secret = "wrong-secret", max_retries = 3 }
     local org, err = sk.organizations:get(org_id)
-    assert.is_nil(org)
-    assert.is_true(scalekit.is_error(err))
-    assert.equal("auth", err.kind)
-    assert.equal(401, err.status)
-    assert.equal("UNAUTHENTICATED", err.code)
+    auth_error(org, err)
     assert.is_false(err.retryable)
     assert.equal(1, err.attempts)
     local log = server:requests()
