@@ -2,32 +2,11 @@
 -- nil, err with a complete error object; the retry policy, timeouts and
 -- hostile responses. Against the real fake server with injected faults.
 local fake = require "spec.helpers.fake"
+local util = require "spec.helpers.util"
 local scalekit = require "scalekit"
 local socket = require "socket"
 
-local FAST = { retry_base_delay = 0.01, retry_max_delay = 0.05 }
-
-local function merge(...)
-  local t = {}
-  for i = 1, select("#", ...) do
-    for k, v in pairs((select(i, ...))) do t[k] = v end
-  end
-  return t
-end
-
-local function count_op(log, op)
-  local n = 0
-  for _, r in ipairs(log) do
-    if r.operation == op then n = n + 1 end
-  end
-  return n
-end
-
-local function operations(log)
-  local ops = {}
-  for i, r in ipairs(log) do ops[i] = r.operation end
-  return ops
-end
+local logged, operations = util.logged, util.operations
 
 -- A port on 127.0.0.1 with nothing listening.
 local function closed_port()
@@ -60,7 +39,24 @@ describe("errors", function()
   end)
 
   local function new_client(extra)
-    return scalekit.new(merge(server:env(), FAST, extra or {}))
+    return util.client(server, extra)
+  end
+
+  -- err may be retried, yet came after one attempt: `op` reached the server once.
+  local function tried_once(err, op)
+    assert.is_true(err.retryable)
+    assert.equal(1, err.attempts)
+    assert.equal(1, #logged(server, op))
+  end
+
+  -- res, err must be nil and a retryable error of `kind` that got no HTTP
+  -- status, after `attempts` tries.
+  local function no_response(res, err, kind, attempts)
+    assert.is_nil(res)
+    assert.equal(kind, err.kind)
+    assert.is_nil(err.status)
+    assert.is_true(err.retryable)
+    assert.equal(attempts, err.attempts)
   end
 
   describe("programming mistakes", function()
@@ -157,7 +153,7 @@ describe("errors", function()
       local org, err = sk.organizations:update_settings(org_id, { features = {} })
       assert.is_nil(err)
       assert.equal(org_id, org.id)
-      assert.equal(1, count_op(server:requests(), "updateOrganizationSettings"))
+      assert.equal(1, #logged(server, "updateOrganizationSettings"))
       server:clear_requests() -- for after_each
     end)
 
@@ -256,7 +252,7 @@ describe("errors", function()
       local org, err = sk.organizations:get(org_id)
       assert.is_nil(err)
       assert.equal(org_id, org.id)
-      assert.equal(2, count_op(server:requests(), "getOrganization"))
+      assert.equal(2, #logged(server, "getOrganization"))
     end)
 
     it("gives up on a GET after max_retries + 1 attempts", function()
@@ -270,7 +266,7 @@ describe("errors", function()
       assert.equal("UNAVAILABLE", err.code)
       assert.is_true(err.retryable)
       assert.equal(3, err.attempts)
-      assert.equal(3, count_op(server:requests(), "getOrganization"))
+      assert.equal(3, #logged(server, "getOrganization"))
       assert.truthy(tostring(err):find("3 attempts", 1, true))
     end)
 
@@ -287,7 +283,7 @@ describe("errors", function()
         else res, err = sk.organizations[case[3]](sk.organizations, org_id) end
         assert.is_nil(err)
         assert.truthy(res)
-        assert.equal(2, count_op(server:requests(), case[4]))
+        assert.equal(2, #logged(server, case[4]))
       end)
     end
 
@@ -296,9 +292,7 @@ describe("errors", function()
       local sk = new_client()
       local _, err = sk.organizations:get(org_id)
       assert.equal(500, err.status)
-      assert.is_true(err.retryable)
-      assert.equal(1, err.attempts)
-      assert.equal(1, count_op(server:requests(), "getOrganization"))
+      tried_once(err, "getOrganization")
     end)
 
     it("does not retry a POST create on 503, but says it may be retried", function()
@@ -308,9 +302,7 @@ describe("errors", function()
       assert.is_nil(org)
       assert.equal("api", err.kind)
       assert.equal(503, err.status)
-      assert.is_true(err.retryable)
-      assert.equal(1, err.attempts)
-      assert.equal(1, count_op(server:requests(), "createOrganization"))
+      tried_once(err, "createOrganization")
     end)
 
     it("does not retry a PATCH on 502", function()
@@ -318,9 +310,7 @@ describe("errors", function()
       local sk = new_client()
       local _, err = sk.organizations:update(org_id, { display_name = "New" })
       assert.equal(502, err.status)
-      assert.is_true(err.retryable)
-      assert.equal(1, err.attempts)
-      assert.equal(1, count_op(server:requests(), "updateOrganization"))
+      tried_once(err, "updateOrganization")
     end)
 
     it("retries a POST on 429", function()
@@ -329,7 +319,7 @@ describe("errors", function()
       local org, err = sk.organizations:create { display_name = "Acme" }
       assert.is_nil(err)
       assert.equal("Acme", org.display_name)
-      assert.equal(2, count_op(server:requests(), "createOrganization"))
+      assert.equal(2, #logged(server, "createOrganization"))
       assert.equal(2, sk.organizations:list().total_size) -- the seeded one and Acme, once
     end)
 
@@ -348,9 +338,7 @@ describe("errors", function()
       local sk = new_client { max_retries = 0 }
       local _, err = sk.organizations:get(org_id)
       assert.equal(503, err.status)
-      assert.is_true(err.retryable)
-      assert.equal(1, err.attempts)
-      assert.equal(1, count_op(server:requests(), "getOrganization"))
+      tried_once(err, "getOrganization")
     end)
 
     it("honours Retry-After in seconds", function()
@@ -361,50 +349,41 @@ describe("errors", function()
       assert.is_true(elapsed >= 0.9 and elapsed < 2, "elapsed " .. elapsed)
     end)
 
+    -- One 503 with this Retry-After, then the GET succeeds in under a second.
+    local function retried_quickly(retry_after, extra)
+      server:fault { operation = "getOrganization", status = 503, headers = { ["retry-after"] = retry_after } }
+      local sk = new_client(extra)
+      local elapsed, org, err = timed(function() return sk.organizations:get(org_id) end)
+      assert.is_nil(err)
+      assert.equal(org_id, org.id)
+      assert.is_true(elapsed < 1, "elapsed " .. elapsed)
+    end
+
     for _, value in ipairs { "soon", "-1", "1e9999", "0x10", "", "Thu, 99 Foo 2015 07:28:00 GMT" } do
       it("copes with a garbage Retry-After " .. ("%q"):format(value), function()
-        server:fault { operation = "getOrganization", status = 503, headers = { ["retry-after"] = value } }
-        local sk = new_client()
-        local elapsed, org, err = timed(function() return sk.organizations:get(org_id) end)
-        assert.is_nil(err)
-        assert.equal(org_id, org.id)
-        assert.is_true(elapsed < 1, "elapsed " .. elapsed)
+        retried_quickly(value)
       end)
     end
 
     for _, value in ipairs { "86400", "99999999999999999999", "Fri, 31 Dec 2100 23:59:59 GMT" } do
       it("caps a huge Retry-After " .. ("%q"):format(value) .. " by max_retry_wait", function()
-        server:fault { operation = "getOrganization", status = 503, headers = { ["retry-after"] = value } }
-        local sk = new_client { max_retry_wait = 0.1 }
-        local elapsed, org, err = timed(function() return sk.organizations:get(org_id) end)
-        assert.is_nil(err)
-        assert.equal(org_id, org.id)
-        assert.is_true(elapsed < 1, "elapsed " .. elapsed)
+        retried_quickly(value, { max_retry_wait = 0.1 })
       end)
     end
 
     it("treats a Retry-After date in the past as no wait", function()
-      server:fault { operation = "getOrganization", status = 503,
-                     headers = { ["retry-after"] = "Wed, 21 Oct 2015 07:28:00 GMT" } }
-      local sk = new_client { retry_base_delay = 5, retry_max_delay = 5 }
-      local elapsed, org = timed(function() return sk.organizations:get(org_id) end)
-      assert.equal(org_id, org.id)
-      assert.is_true(elapsed < 1, "elapsed " .. elapsed)
+      retried_quickly("Wed, 21 Oct 2015 07:28:00 GMT", { retry_base_delay = 5, retry_max_delay = 5 })
     end)
   end)
 
   describe("transport failures", function()
     it("reports a refused connection after max_retries + 1 attempts", function()
-      local sk = scalekit.new(merge({ environment_url = "http://127.0.0.1:" .. closed_port(),
-                                      client_id = "id", client_secret = "secret",
-                                      max_retries = 2 }, FAST))
+      local sk = scalekit.new(util.merge({ environment_url = "http://127.0.0.1:" .. closed_port(),
+                                           client_id = "id", client_secret = "secret",
+                                           max_retries = 2 }, util.FAST))
       local elapsed, org, err = timed(function() return sk.organizations:get("org_1") end)
-      assert.is_nil(org)
       assert.is_true(scalekit.is_error(err))
-      assert.equal("transport", err.kind)
-      assert.is_nil(err.status)
-      assert.is_true(err.retryable)
-      assert.equal(3, err.attempts)
+      no_response(org, err, "transport", 3)
       assert.is_string(err.message)
       assert.is_true(elapsed < 2, "elapsed " .. elapsed)
     end)
@@ -412,15 +391,11 @@ describe("errors", function()
     it("retries a POST whose connection was refused (nothing reached the server)", function()
       local other = fake.start {}
       local ok, e = pcall(function()
-        local sk = scalekit.new(merge(other:env(), FAST, { max_retries = 2 }))
+        local sk = util.client(other, { max_retries = 2 })
         assert.truthy(sk:token())
         other:stop()
         local org, err = sk.organizations:create { display_name = "Acme" }
-        assert.is_nil(org)
-        assert.equal("transport", err.kind)
-        assert.is_nil(err.status)
-        assert.is_true(err.retryable)
-        assert.equal(3, err.attempts)
+        no_response(org, err, "transport", 3)
       end)
       other:stop()
       assert(ok, e)
@@ -430,11 +405,7 @@ describe("errors", function()
       server:fault { operation = "getOrganization", delay_ms = 3000 }
       local sk = new_client { timeout = 1, max_retries = 0 }
       local elapsed, org, err = timed(function() return sk.organizations:get(org_id) end)
-      assert.is_nil(org)
-      assert.equal("timeout", err.kind)
-      assert.is_nil(err.status)
-      assert.is_true(err.retryable)
-      assert.equal(1, err.attempts)
+      no_response(org, err, "timeout", 1)
       assert.is_true(elapsed >= 0.9 and elapsed < 2, "elapsed " .. elapsed)
     end)
 
@@ -444,7 +415,7 @@ describe("errors", function()
       local elapsed, org, err = timed(function() return sk.organizations:get(org_id) end)
       assert.is_nil(err)
       assert.equal(org_id, org.id)
-      assert.equal(2, count_op(server:requests(), "getOrganization"))
+      assert.equal(2, #logged(server, "getOrganization"))
       assert.is_true(elapsed < 2.5, "elapsed " .. elapsed)
     end)
 
@@ -454,9 +425,7 @@ describe("errors", function()
       local elapsed, org, err = timed(function() return sk.organizations:create { display_name = "Slow" } end)
       assert.is_nil(org)
       assert.equal("timeout", err.kind)
-      assert.is_true(err.retryable)
-      assert.equal(1, err.attempts)
-      assert.equal(1, count_op(server:requests(), "createOrganization"))
+      tried_once(err, "createOrganization")
       assert.is_true(elapsed < 2, "elapsed " .. elapsed)
     end)
 
@@ -478,7 +447,7 @@ describe("errors", function()
       assert.equal("transport", err.kind)
       assert.is_true(err.retryable)
       assert.equal(2, err.attempts)
-      assert.equal(2, count_op(server:requests(), "getOrganization"))
+      assert.equal(2, #logged(server, "getOrganization"))
     end)
 
     it("retries a GET after a truncated body and returns the whole result", function()
@@ -496,9 +465,7 @@ describe("errors", function()
       local org, err = sk.organizations:create { display_name = "Acme" }
       assert.is_nil(org)
       assert.equal("transport", err.kind)
-      assert.is_true(err.retryable)
-      assert.equal(1, err.attempts)
-      assert.equal(1, count_op(server:requests(), "createOrganization"))
+      tried_once(err, "createOrganization")
     end)
 
     it("retries a GET whose connection was dropped", function()
@@ -514,12 +481,10 @@ describe("errors", function()
       assert.truthy(sk:token()) -- the POST below goes over a kept-alive connection
       server:fault { operation = "createOrganization", drop = true }
       local org, err = sk.organizations:create { display_name = "Acme" }
-      assert.equal(1, count_op(server:requests(), "createOrganization"))
       assert.is_nil(org)
       assert.is_true(scalekit.is_error(err))
       assert.equal("transport", err.kind)
-      assert.is_true(err.retryable)
-      assert.equal(1, err.attempts)
+      tried_once(err, "createOrganization")
     end)
 
     it("does not resend a POST dropped on a fresh connection", function()
@@ -528,7 +493,7 @@ describe("errors", function()
       local token, err = sk:token()
       assert.is_nil(token)
       assert.equal("transport", err.kind)
-      assert.equal(1, count_op(server:requests(), "createToken"))
+      assert.equal(1, #logged(server, "createToken"))
     end)
   end)
 
@@ -598,7 +563,7 @@ describe("errors", function()
       assert.is_nil(page)
       assert.is_true(scalekit.is_error(err))
       assert.truthy(err.message:find("larger than 200", 1, true), err.message)
-      assert.equal(1, count_op(server:requests(), "listOrganizations"))
+      assert.equal(1, #logged(server, "listOrganizations"))
       -- the client still works for small answers
       local _, err2 = sk.organizations:get("missing")
       assert.equal(404, err2.status)

@@ -3,26 +3,11 @@
 -- quoting and unicode; path and query parameters are percent-encoded.
 -- Checked on the raw bytes the real fake server received.
 local fake = require "spec.helpers.fake"
-local number_type = require("spec.helpers.compat").number_type
+local util = require "spec.helpers.util"
 local scalekit = require "scalekit"
 local cjson = require "cjson"
 
-local function merge(...)
-  local t = {}
-  for i = 1, select("#", ...) do
-    for k, v in pairs((select(i, ...))) do t[k] = v end
-  end
-  return t
-end
-
--- The last logged request of an operation.
-local function last(server, op)
-  local log = server:requests()
-  for i = #log, 1, -1 do
-    if log[i].operation == op then return log[i] end
-  end
-  return nil
-end
+local number_type, last = util.number_type, util.last
 
 local function has(s, piece)
   return s:find(piece, 1, true) ~= nil
@@ -42,7 +27,7 @@ describe("json", function()
   before_each(function()
     server:reset()
     org_id = server:seed { organizations = 1 }.organization_ids[1]
-    sk = scalekit.new(merge(server:env(), { retry_base_delay = 0.01, retry_max_delay = 0.05 }))
+    sk = util.client(server)
   end)
 
   after_each(function()

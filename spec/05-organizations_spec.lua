@@ -1,49 +1,12 @@
 -- sk.organizations against the fake Scalekit server: every method, a
 -- success and a failure each, and the request the server received.
 local fake = require "spec.helpers.fake"
-local number_type = require("spec.helpers.compat").number_type
+local util = require "spec.helpers.util"
 local scalekit = require "scalekit"
 local cjson = require "cjson"
 
--- Logged API requests (optionally only those of one operationId).
-local function logged(server, op)
-  local out = {}
-  for _, r in ipairs(server:requests()) do
-    if op == nil or r.operation == op then out[#out + 1] = r end
-  end
-  return out
-end
-
--- The one logged request of an operation (fails when there is not exactly one).
-local function only(server, op)
-  local list = logged(server, op)
-  assert.are.equal(1, #list, "expected exactly one " .. op .. " request")
-  return list[1]
-end
-
--- pcall(fn) must raise a string containing `text` (plain match).
-local function raises(text, fn)
-  local ok, err = pcall(fn)
-  assert.is_false(ok, "expected an error containing: " .. text)
-  assert.are.equal("string", type(err))
-  assert.is_truthy(err:find(text, 1, true), "error was: " .. tostring(err))
-  return err
-end
-
--- nil, err with an API error of the given status/code.
-local function api_error(status, code, res, err, op)
-  assert.is_nil(res)
-  assert.is_true(scalekit.is_error(err), "expected an error object, got " .. tostring(err))
-  assert.are.equal("api", err.kind)
-  assert.are.equal(status, err.status)
-  assert.are.equal("integer", number_type(err.status))
-  assert.are.equal(code, err.code)
-  assert.are.equal("string", type(err.message))
-  assert.are.equal("boolean", type(err.retryable))
-  assert.matches("^req%-%d+$", err.request_id)
-  if op then assert.are.equal(op, err.operation) end
-  return err
-end
+local number_type, logged, only, raises, api_error =
+  util.number_type, util.logged, util.only, util.raises, util.api_error
 
 local function feature(org, name)
   for _, f in ipairs(org.settings.features) do

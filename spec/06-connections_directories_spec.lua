@@ -2,56 +2,12 @@
 -- Every organization the fake creates comes with two SSO connections
 -- (SSO_SAML/okta ACTIVE, SSO_OIDC/google DRAFT) and one SCIM directory.
 local fake = require "spec.helpers.fake"
-local number_type = require("spec.helpers.compat").number_type
+local util = require "spec.helpers.util"
 local scalekit = require "scalekit"
 
-local function logged(server, op)
-  local out = {}
-  for _, r in ipairs(server:requests()) do
-    if op == nil or r.operation == op then out[#out + 1] = r end
-  end
-  return out
-end
-
-local function only(server, op)
-  local list = logged(server, op)
-  assert.are.equal(1, #list, "expected exactly one " .. op .. " request")
-  return list[1]
-end
-
-local function raises(text, fn)
-  local ok, err = pcall(fn)
-  assert.is_false(ok, "expected an error containing: " .. text)
-  assert.are.equal("string", type(err))
-  assert.is_truthy(err:find(text, 1, true), "error was: " .. tostring(err))
-  return err
-end
-
-local function api_error(status, code, res, err, op)
-  assert.is_nil(res)
-  assert.is_true(scalekit.is_error(err), "expected an error object, got " .. tostring(err))
-  assert.are.equal("api", err.kind)
-  assert.are.equal(status, err.status)
-  assert.are.equal(code, err.code)
-  assert.matches("^req%-%d+$", err.request_id)
-  if op then assert.are.equal(op, err.operation) end
-  return err
-end
-
--- Runs a for-loop over the iterator under pcall: returns ok, err, items.
-local function walk(make)
-  local items = {}
-  local ok, err = pcall(function()
-    for x in make() do items[#items + 1] = x end
-  end)
-  return ok, err, items
-end
-
-local function ids(list, field)
-  local out = {}
-  for i, x in ipairs(list) do out[i] = x[field or "id"] end
-  return out
-end
+local number_type, logged, only, raises, api_error =
+  util.number_type, util.logged, util.only, util.raises, util.api_error
+local walk_ok, walk_fails, ids = util.walk_ok, util.walk_fails, util.ids
 
 describe("connections and directories", function()
   local server, sk
@@ -132,10 +88,9 @@ describe("connections and directories", function()
 
     describe("each", function()
       it("walks the filtered connections page by page, keeping the filter", function()
-        local ok, err, items = walk(function()
+        local items = walk_ok(function()
           return sk.connections:each { organization_id = orgs[3], page_size = 1 }
         end)
-        assert.is_true(ok, tostring(err))
         assert.are.same({ "conn_5", "conn_6" }, ids(items))
         local reqs = logged(server, "listConnections")
         assert.are.equal(2, #reqs)
@@ -149,18 +104,14 @@ describe("connections and directories", function()
 
       it("raises the error object when a page fails", function()
         server:fault { operation = "listConnections", status = 404 }
-        local ok, err, items = walk(function() return sk.connections:each {} end)
-        assert.is_false(ok)
-        assert.is_true(scalekit.is_error(err))
-        assert.are.equal(404, err.status)
+        local _, items = walk_fails(404, function() return sk.connections:each {} end)
         assert.are.equal(0, #items)
       end)
     end)
 
     describe("pages", function()
       it("yields page tables", function()
-        local ok, err, pages = walk(function() return sk.connections:pages { page_size = 4 } end)
-        assert.is_true(ok, tostring(err))
+        local pages = walk_ok(function() return sk.connections:pages { page_size = 4 } end)
         assert.are.equal(2, #pages)
         assert.are.equal(4, #pages[1].connections)
         assert.are.same({ "conn_5", "conn_6" }, ids(pages[2].connections))
@@ -168,10 +119,7 @@ describe("connections and directories", function()
       end)
 
       it("raises the error object for a page_size the server rejects", function()
-        local ok, err = walk(function() return sk.connections:pages { page_size = 101 } end)
-        assert.is_false(ok)
-        assert.is_true(scalekit.is_error(err))
-        assert.are.equal(400, err.status)
+        walk_fails(400, function() return sk.connections:pages { page_size = 101 } end)
       end)
     end)
 
@@ -305,18 +253,14 @@ describe("connections and directories", function()
 
     describe("each_user", function()
       it("walks every user", function()
-        local ok, err, users = walk(function() return sk.directories:each_user(org, dir, { page_size = 2 }) end)
-        assert.is_true(ok, tostring(err))
+        local users = walk_ok(function() return sk.directories:each_user(org, dir, { page_size = 2 }) end)
         assert.are.same({ "user1@example.com", "user2@example.com", "user3@example.com",
           "user4@example.com", "user5@example.com" }, ids(users, "email"))
         assert.are.equal(3, #logged(server, "listDirectoryUsers"))
       end)
 
       it("raises the error object for an unknown directory", function()
-        local ok, err, users = walk(function() return sk.directories:each_user(org, "dir_missing") end)
-        assert.is_false(ok)
-        assert.is_true(scalekit.is_error(err))
-        assert.are.equal(404, err.status)
+        local err, users = walk_fails(404, function() return sk.directories:each_user(org, "dir_missing") end)
         assert.are.equal("NOT_FOUND", err.code)
         assert.are.equal(0, #users)
       end)
@@ -331,18 +275,14 @@ describe("connections and directories", function()
 
     describe("user_pages", function()
       it("yields page tables", function()
-        local ok, err, pages = walk(function() return sk.directories:user_pages(org, dir, { page_size = 2 }) end)
-        assert.is_true(ok, tostring(err))
+        local pages = walk_ok(function() return sk.directories:user_pages(org, dir, { page_size = 2 }) end)
         assert.are.equal(3, #pages)
         assert.are.same({ 2, 2, 1 }, { #pages[1].users, #pages[2].users, #pages[3].users })
         assert.are.equal(5, pages[3].total_size)
       end)
 
       it("raises the error object for an unknown organization", function()
-        local ok, err = walk(function() return sk.directories:user_pages("org_missing", dir) end)
-        assert.is_false(ok)
-        assert.is_true(scalekit.is_error(err))
-        assert.are.equal(404, err.status)
+        walk_fails(404, function() return sk.directories:user_pages("org_missing", dir) end)
       end)
     end)
 
@@ -366,34 +306,26 @@ describe("connections and directories", function()
 
     describe("each_group", function()
       it("walks every group", function()
-        local ok, err, groups = walk(function() return sk.directories:each_group(org, dir, { page_size = 2 }) end)
-        assert.is_true(ok, tostring(err))
+        local groups = walk_ok(function() return sk.directories:each_group(org, dir, { page_size = 2 }) end)
         assert.are.same({ "dirg_1", "dirg_2", "dirg_3" }, ids(groups))
         assert.are.equal(2, #logged(server, "listDirectoryGroups"))
       end)
 
       it("raises the error object for an unknown organization", function()
-        local ok, err = walk(function() return sk.directories:each_group("org_missing", dir) end)
-        assert.is_false(ok)
-        assert.is_true(scalekit.is_error(err))
-        assert.are.equal(404, err.status)
+        walk_fails(404, function() return sk.directories:each_group("org_missing", dir) end)
       end)
     end)
 
     describe("group_pages", function()
       it("yields page tables", function()
-        local ok, err, pages = walk(function() return sk.directories:group_pages(org, dir, { page_size = 2 }) end)
-        assert.is_true(ok, tostring(err))
+        local pages = walk_ok(function() return sk.directories:group_pages(org, dir, { page_size = 2 }) end)
         assert.are.equal(2, #pages)
         assert.are.same({ "dirg_3" }, ids(pages[2].groups))
         assert.are.equal("", pages[2].next_page_token)
       end)
 
       it("raises the error object for an unknown directory", function()
-        local ok, err = walk(function() return sk.directories:group_pages(org, "dir_missing") end)
-        assert.is_false(ok)
-        assert.is_true(scalekit.is_error(err))
-        assert.are.equal(404, err.status)
+        walk_fails(404, function() return sk.directories:group_pages(org, "dir_missing") end)
       end)
     end)
 

@@ -1,40 +1,10 @@
 -- sk.memberships and sk.roles against the fake Scalekit server.
 local fake = require "spec.helpers.fake"
+local util = require "spec.helpers.util"
 local scalekit = require "scalekit"
 local cjson = require "cjson"
 
-local function logged(server, op)
-  local out = {}
-  for _, r in ipairs(server:requests()) do
-    if op == nil or r.operation == op then out[#out + 1] = r end
-  end
-  return out
-end
-
-local function only(server, op)
-  local list = logged(server, op)
-  assert.are.equal(1, #list, "expected exactly one " .. op .. " request")
-  return list[1]
-end
-
-local function raises(text, fn)
-  local ok, err = pcall(fn)
-  assert.is_false(ok, "expected an error containing: " .. text)
-  assert.are.equal("string", type(err))
-  assert.is_truthy(err:find(text, 1, true), "error was: " .. tostring(err))
-  return err
-end
-
-local function api_error(status, code, res, err, op)
-  assert.is_nil(res)
-  assert.is_true(scalekit.is_error(err), "expected an error object, got " .. tostring(err))
-  assert.are.equal("api", err.kind)
-  assert.are.equal(status, err.status)
-  assert.are.equal(code, err.code)
-  assert.matches("^req%-%d+$", err.request_id)
-  if op then assert.are.equal(op, err.operation) end
-  return err
-end
+local logged, only, raises, api_error = util.logged, util.only, util.raises, util.api_error
 
 describe("memberships and roles", function()
   local server, sk, org

@@ -1,64 +1,19 @@
 -- sk.connected_accounts and sk.tools against the fake Scalekit server.
 -- Seeded accounts are connector "gmail", identifier "user<n>@example.com".
 local fake = require "spec.helpers.fake"
-local number_type = require("spec.helpers.compat").number_type
+local util = require "spec.helpers.util"
 local scalekit = require "scalekit"
 local cjson = require "cjson"
 
-local function logged(server, op)
-  local out = {}
-  for _, r in ipairs(server:requests()) do
-    if op == nil or r.operation == op then out[#out + 1] = r end
-  end
-  return out
-end
-
-local function only(server, op)
-  local list = logged(server, op)
-  assert.are.equal(1, #list, "expected exactly one " .. op .. " request")
-  return list[1]
-end
-
-local function raises(text, fn)
-  local ok, err = pcall(fn)
-  assert.is_false(ok, "expected an error containing: " .. text)
-  assert.are.equal("string", type(err))
-  assert.is_truthy(err:find(text, 1, true), "error was: " .. tostring(err))
-  return err
-end
-
-local function api_error(status, code, res, err, op)
-  assert.is_nil(res)
-  assert.is_true(scalekit.is_error(err), "expected an error object, got " .. tostring(err))
-  assert.are.equal("api", err.kind)
-  assert.are.equal(status, err.status)
-  assert.are.equal(code, err.code)
-  assert.matches("^req%-%d+$", err.request_id)
-  if op then assert.are.equal(op, err.operation) end
-  return err
-end
-
-local function walk(make)
-  local items = {}
-  local ok, err = pcall(function()
-    for x in make() do items[#items + 1] = x end
-  end)
-  return ok, err, items
-end
-
-local function ids(list, field)
-  local out = {}
-  for i, x in ipairs(list) do out[i] = x[field or "id"] end
-  return out
-end
+local number_type, logged, only, raises, api_error =
+  util.number_type, util.logged, util.only, util.raises, util.api_error
+local walk_ok, walk_fails, ids = util.walk_ok, util.walk_fails, util.ids
 
 -- The fake's view of all connected accounts (one raw page of up to 100).
 local function server_accounts(server)
-  local status, body = server:http("GET", "/api/v1/connected_accounts?page_size=100", {
-    headers = { authorization = "Bearer " .. server:token() },
-  })
+  local status, body = util.raw(server, "GET", "/api/v1/connected_accounts?page_size=100")
   assert.are.equal(200, status)
-  return cjson.decode(body).connected_accounts
+  return body.connected_accounts
 end
 
 describe("connected accounts and tools", function()
@@ -109,8 +64,7 @@ describe("connected accounts and tools", function()
   describe("connected_accounts:each", function()
     it("walks every account", function()
       server:seed { connected_accounts = 5 }
-      local ok, err, items = walk(function() return sk.connected_accounts:each { page_size = 2 } end)
-      assert.is_true(ok, tostring(err))
+      local items = walk_ok(function() return sk.connected_accounts:each { page_size = 2 } end)
       assert.are.same({ "ca_1", "ca_2", "ca_3", "ca_4", "ca_5" }, ids(items))
       assert.are.equal(3, #logged(server, "listConnectedAccounts"))
     end)
@@ -121,10 +75,7 @@ describe("connected accounts and tools", function()
         { operation = "listConnectedAccounts", times = 1 },
         { operation = "listConnectedAccounts", status = 404, times = 1 },
       }
-      local ok, err, items = walk(function() return sk.connected_accounts:each { page_size = 2 } end)
-      assert.is_false(ok)
-      assert.is_true(scalekit.is_error(err))
-      assert.are.equal(404, err.status)
+      local _, items = walk_fails(404, function() return sk.connected_accounts:each { page_size = 2 } end)
       assert.are.equal(2, #items)
     end)
   end)
@@ -132,17 +83,13 @@ describe("connected accounts and tools", function()
   describe("connected_accounts:pages", function()
     it("yields page tables", function()
       server:seed { connected_accounts = 3 }
-      local ok, err, pages = walk(function() return sk.connected_accounts:pages { page_size = 2 } end)
-      assert.is_true(ok, tostring(err))
+      local pages = walk_ok(function() return sk.connected_accounts:pages { page_size = 2 } end)
       assert.are.equal(2, #pages)
       assert.are.same({ "ca_3" }, ids(pages[2].connected_accounts))
     end)
 
     it("raises the error object on a bad page_token", function()
-      local ok, err = walk(function() return sk.connected_accounts:pages { page_token = "nope" } end)
-      assert.is_false(ok)
-      assert.is_true(scalekit.is_error(err))
-      assert.are.equal(400, err.status)
+      walk_fails(400, function() return sk.connected_accounts:pages { page_token = "nope" } end)
     end)
   end)
 

@@ -3,32 +3,25 @@
 -- error object (never a silent end of the list), a server repeating its
 -- page token, early break, and flat memory over a long walk.
 local fake = require "spec.helpers.fake"
-local number_type = require("spec.helpers.compat").number_type
+local util = require "spec.helpers.util"
 local scalekit = require "scalekit"
+
+local number_type, logged, full_gc = util.number_type, util.logged, util.full_gc
+local walk, walk_ok, walk_fails = util.walk, util.walk_ok, util.walk_fails
 
 local USERS_OP = "listDirectoryUsers"
 
-local function logged(server, op)
-  local out = {}
-  for _, r in ipairs(server:requests()) do
-    if op == nil or r.operation == op then out[#out + 1] = r end
+-- Calls step(s, c) by hand, at most 1000 times, until it raises or ends;
+-- returns the number of items and what it raised (nil when it ended).
+local function step_until_raise(step, s, c)
+  local n = 0
+  for _ = 1, 1000 do
+    local ok, item = pcall(step, s, c)
+    if not ok then return n, item end
+    if item == nil then break end
+    n = n + 1
   end
-  return out
-end
-
--- Runs a for-loop over the iterator under pcall: returns ok, err, items.
-local function walk(make)
-  local items = {}
-  local ok, err = pcall(function()
-    for x in make() do items[#items + 1] = x end
-  end)
-  return ok, err, items
-end
-
-local function full_gc()
-  collectgarbage("collect")
-  collectgarbage("collect")
-  return collectgarbage("count")
+  return n, nil
 end
 
 describe("pagination", function()
@@ -37,10 +30,7 @@ describe("pagination", function()
   setup(function()
     server = fake.start {}
     sk = scalekit.new(server:env())
-    local opts = server:env()
-    opts.retry_base_delay = 0.01
-    opts.retry_max_delay = 0.02
-    fast = scalekit.new(opts)
+    fast = util.client(server, { retry_max_delay = 0.02 })
   end)
 
   teardown(function()
@@ -60,6 +50,17 @@ describe("pagination", function()
   end
 
   describe("each_user", function()
+    -- Walks each_user(org, dir, params), which must end without raising
+    -- after yielding `n_users` users in `n_requests` list requests; returns
+    -- the users and the requests.
+    local function expect_walk(org, dir, params, n_users, n_requests)
+      local users = walk_ok(function() return sk.directories:each_user(org, dir, params) end)
+      assert.are.equal(n_users, #users)
+      local reqs = logged(server, USERS_OP)
+      assert.are.equal(n_requests, #reqs)
+      return users, reqs
+    end
+
     it("walks every item across pages, sending each page's next_page_token", function()
       local org, dir = directory(250)
       -- the tokens the server hands out for pages 2 and 3
@@ -69,15 +70,11 @@ describe("pagination", function()
       server:clear_requests()
 
       local params = { page_size = 100 }
-      local ok, err, users = walk(function() return sk.directories:each_user(org, dir, params) end)
-      assert.is_true(ok, tostring(err))
-      assert.are.equal(250, #users)
+      local users, reqs = expect_walk(org, dir, params, 250, 3)
       for i, u in ipairs(users) do
         assert.are.equal("diru_" .. i, u.id)
       end
 
-      local reqs = logged(server, USERS_OP)
-      assert.are.equal(3, #reqs)
       assert.is_nil(reqs[1].query.page_token)
       assert.are.equal(p1.next_page_token, reqs[2].query.page_token)
       assert.are.equal(p2.next_page_token, reqs[3].query.page_token)
@@ -108,35 +105,23 @@ describe("pagination", function()
 
     it("respects page_size", function()
       local org, dir = directory(20)
-      local ok, err, users = walk(function() return sk.directories:each_user(org, dir, { page_size = 7 }) end)
-      assert.is_true(ok, tostring(err))
-      assert.are.equal(20, #users)
-      local reqs = logged(server, USERS_OP)
-      assert.are.equal(3, #reqs)
+      local _, reqs = expect_walk(org, dir, { page_size = 7 }, 20, 3)
       for _, r in ipairs(reqs) do assert.are.equal("7", r.query.page_size) end
     end)
 
     it("sends no page_size when none is given (server default 20)", function()
       local org, dir = directory(45)
-      local ok, err, users = walk(function() return sk.directories:each_user(org, dir) end)
-      assert.is_true(ok, tostring(err))
-      assert.are.equal(45, #users)
-      local reqs = logged(server, USERS_OP)
-      assert.are.equal(3, #reqs)
+      local _, reqs = expect_walk(org, dir, nil, 45, 3)
       for _, r in ipairs(reqs) do assert.is_nil(r.query.page_size) end
     end)
 
     it("yields nothing for an empty list, after one request", function()
       local org, dir = directory(0)
-      local ok, err, users = walk(function() return sk.directories:each_user(org, dir, { page_size = 10 }) end)
-      assert.is_true(ok, tostring(err))
-      assert.are.equal(0, #users)
-      assert.are.equal(1, #logged(server, USERS_OP))
+      expect_walk(org, dir, { page_size = 10 }, 0, 1)
       -- and the same for organizations:each with no organizations at all
       server:reset { keep_tokens = true }
-      ok, err, users = walk(function() return sk.organizations:each() end)
-      assert.is_true(ok, tostring(err))
-      assert.are.equal(0, #users)
+      local orgs = walk_ok(function() return sk.organizations:each() end)
+      assert.are.equal(0, #orgs)
     end)
 
     it("stops fetching when the loop breaks early", function()
@@ -154,8 +139,7 @@ describe("pagination", function()
   describe("pages", function()
     it("yields page tables with items, next_page_token and integer total_size", function()
       local org, dir = directory(250)
-      local ok, err, pages = walk(function() return sk.directories:user_pages(org, dir, { page_size = 100 }) end)
-      assert.is_true(ok, tostring(err))
+      local pages = walk_ok(function() return sk.directories:user_pages(org, dir, { page_size = 100 }) end)
       assert.are.equal(3, #pages)
       assert.are.same({ 100, 100, 50 }, { #pages[1].users, #pages[2].users, #pages[3].users })
       assert.are.equal("diru_101", pages[2].users[1].id)
@@ -172,8 +156,7 @@ describe("pagination", function()
 
     it("yields the one (empty) page of an empty list", function()
       local org, dir = directory(0)
-      local ok, err, pages = walk(function() return sk.directories:user_pages(org, dir) end)
-      assert.is_true(ok, tostring(err))
+      local pages = walk_ok(function() return sk.directories:user_pages(org, dir) end)
       assert.are.equal(1, #pages)
       assert.are.equal(0, #pages[1].users)
       assert.are.equal(0, pages[1].total_size)
@@ -191,12 +174,9 @@ describe("pagination", function()
     it("raises the error object from each_user; it never looks like the end of the list", function()
       local org, dir = directory(250)
       fail_second_page(500)
-      local ok, err, users = walk(function() return sk.directories:each_user(org, dir, { page_size = 100 }) end)
-      assert.is_false(ok)
+      local err, users = walk_fails(500, function() return sk.directories:each_user(org, dir, { page_size = 100 }) end)
       assert.are.equal(100, #users)
-      assert.is_true(scalekit.is_error(err), "raised: " .. tostring(err))
       assert.are.equal("api", err.kind)
-      assert.are.equal(500, err.status)
       assert.are.equal("INTERNAL", err.code)
       assert.are.equal(USERS_OP, err.operation)
       assert.are.equal(1, err.attempts) -- 500 is not retried
@@ -208,27 +188,16 @@ describe("pagination", function()
     it("raises the error object from pages", function()
       local org, dir = directory(250)
       fail_second_page(500)
-      local ok, err, pages = walk(function() return sk.directories:user_pages(org, dir, { page_size = 100 }) end)
-      assert.is_false(ok)
+      local _, pages = walk_fails(500, function() return sk.directories:user_pages(org, dir, { page_size = 100 }) end)
       assert.are.equal(1, #pages)
-      assert.is_true(scalekit.is_error(err))
-      assert.are.equal(500, err.status)
     end)
 
     it("leaves the iterator finished: later steps return nil and fetch nothing", function()
       local org, dir = directory(250)
       fail_second_page(500)
       local step, s, c, closer = sk.directories:each_user(org, dir, { page_size = 100 })
-      local n, raised = 0, nil
-      for _ = 1, 1000 do
-        local ok, item = pcall(step, s, c)
-        if not ok then
-          raised = item
-          break
-        end
-        assert.is_not_nil(item, "the walk ended instead of raising")
-        n = n + 1
-      end
+      local n, raised = step_until_raise(step, s, c)
+      assert.is_not_nil(raised, "the walk ended instead of raising")
       assert.are.equal(100, n)
       assert.is_true(scalekit.is_error(raised))
       assert.are.equal(500, raised.status)
@@ -242,19 +211,15 @@ describe("pagination", function()
     it("retries a 503 on a page (GET is idempotent) and completes the walk", function()
       local org, dir = directory(250)
       fail_second_page(503)
-      local ok, err, users = walk(function() return fast.directories:each_user(org, dir, { page_size = 100 }) end)
-      assert.is_true(ok, tostring(err))
+      local users = walk_ok(function() return fast.directories:each_user(org, dir, { page_size = 100 }) end)
       assert.are.equal(250, #users)
       assert.are.equal(4, #logged(server, USERS_OP))
     end)
 
     it("raises the 404 of the very first page", function()
       local org = directory(5)
-      local ok, err, users = walk(function() return sk.directories:each_user(org, "dir_missing") end)
-      assert.is_false(ok)
+      local _, users = walk_fails(404, function() return sk.directories:each_user(org, "dir_missing") end)
       assert.are.equal(0, #users)
-      assert.is_true(scalekit.is_error(err))
-      assert.are.equal(404, err.status)
     end)
   end)
 
@@ -275,16 +240,7 @@ describe("pagination", function()
       local org, dir = directory(250)
       repeat_token(org, dir)
       local step, s, c = sk.directories:each_user(org, dir, { page_size = 100 })
-      local n, raised = 0, nil
-      for _ = 1, 1000 do
-        local ok, item = pcall(step, s, c)
-        if not ok then
-          raised = item
-          break
-        end
-        if item == nil then break end
-        n = n + 1
-      end
+      local n, raised = step_until_raise(step, s, c)
       assert.is_true(scalekit.is_error(raised), "expected a raised error object, got " .. tostring(raised))
       assert.are.equal("decode", raised.kind)
       assert.are.equal(USERS_OP, raised.operation)

@@ -4,9 +4,11 @@
 -- operations tested here is exactly scalekit.operations, and every method
 -- of scalekit.methods is exercised (and reaches its operation).
 local fake = require "spec.helpers.fake"
-local number_type = require("spec.helpers.compat").number_type
+local util = require "spec.helpers.util"
 local scalekit = require "scalekit"
 local cjson = require "cjson"
+
+local number_type, logged, only, raises = util.number_type, util.logged, util.only, util.raises
 
 local function sorted_keys(t)
   local out = {}
@@ -15,51 +17,12 @@ local function sorted_keys(t)
   return out
 end
 
-local function logged(server, op)
-  local out = {}
-  for _, r in ipairs(server:requests()) do
-    if op == nil or r.operation == op then out[#out + 1] = r end
-  end
-  return out
-end
-
-local function only(server, op)
-  local list = logged(server, op)
-  assert.are.equal(1, #list, "expected exactly one " .. op .. " request")
-  return list[1]
-end
-
-local function raises(text, fn)
-  local ok, err = pcall(fn)
-  assert.is_false(ok, "expected an error containing: " .. text)
-  assert.are.equal("string", type(err))
-  assert.is_truthy(err:find(text, 1, true), "error was: " .. tostring(err))
-  return err
-end
-
-local function url_decode(s)
-  return (s:gsub("+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
-end
-
-local function parse_form(body)
-  local out = {}
-  for pair in body:gmatch("[^&]+") do
-    local k, v = pair:match("^([^=]*)=(.*)$")
-    out[url_decode(k)] = url_decode(v)
-  end
-  return out
-end
-
 describe("sk:call", function()
   local server, sk
 
-  -- The server's own view, through a raw HTTP request with a fresh token.
-  -- (Raw requests are logged too: check the log before calling this.)
+  -- util.raw on this file's server (logged too: check the log first).
   local function raw(method, path)
-    local status, body = server:http(method, path, {
-      headers = { authorization = "Bearer " .. server:token(), accept = "application/json" },
-    })
-    return status, (body ~= "" and cjson.decode(body) or nil)
+    return util.raw(server, method, path)
   end
 
   setup(function()
@@ -86,20 +49,26 @@ describe("sk:call", function()
   ---------------------------------------------------------------------------
   local cases = {}
 
-  cases.createToken = function()
-    local res, err = sk:call("createToken", {})
+  -- sk:call(op, params), which must succeed: returns its result and the one
+  -- request of op that the server logged.
+  local function call_ok(op, params)
+    local res, err = sk:call(op, params)
     assert.is_nil(err)
+    return res, only(server, op)
+  end
+
+  cases.createToken = function()
+    local res, req = call_ok("createToken", {})
     assert.matches("^tok%-", res.access_token)
     assert.are.equal("Bearer", res.token_type)
     assert.are.equal(3600, res.expires_in)
     assert.are.equal("integer", number_type(res.expires_in))
-    local req = only(server, "createToken")
     assert.are.equal("POST", req.method)
     assert.are.equal("/oauth/token", req.path)
     assert.matches("^application/x%-www%-form%-urlencoded", req.headers["content-type"])
     assert.is_nil(req.headers.authorization)
     assert.are.same({ grant_type = "client_credentials", client_id = "skc_test", client_secret = "test_secret" },
-      parse_form(req.body))
+      util.form_decode(req.body))
     -- the server accepts the token it issued
     local status = server:http("GET", "/api/v1/organizations", {
       headers = { authorization = "Bearer " .. res.access_token },
@@ -115,14 +84,12 @@ describe("sk:call", function()
   end
 
   cases.listOrganizations = function()
-    local page, err = sk:call("listOrganizations", { page_size = 1 })
-    assert.is_nil(err)
+    local page, req = call_ok("listOrganizations", { page_size = 1 }) -- one page only
     assert.are.equal(1, #page.organizations)
     assert.are.equal("org_1", page.organizations[1].id)
     assert.are.equal(2, page.total_size)
     assert.are.equal("integer", number_type(page.total_size))
     assert.is_true(#page.next_page_token > 0)
-    local req = only(server, "listOrganizations") -- one page only
     assert.are.equal("GET", req.method)
     assert.are.equal("1", req.query.page_size)
     local rest = assert(sk:call("listOrganizations", { page_size = 1, page_token = page.next_page_token }))
@@ -131,13 +98,11 @@ describe("sk:call", function()
   end
 
   cases.createOrganization = function()
-    local org, err = sk:call("createOrganization",
+    local org, req = call_ok("createOrganization",
       { display_name = "Made by call", external_id = "mbc-1", metadata = { k = "v" } })
-    assert.is_nil(err)
     assert.is_nil(org.organization)
     assert.are.equal("org_3", org.id)
     assert.are.equal("Made by call", org.display_name)
-    local req = only(server, "createOrganization")
     assert.are.equal("POST", req.method)
     assert.are.equal("/api/v1/organizations", req.path)
     assert.are.same({ display_name = "Made by call", external_id = "mbc-1", metadata = { k = "v" } },
@@ -149,11 +114,9 @@ describe("sk:call", function()
   end
 
   cases.getOrganization = function()
-    local org, err = sk:call("getOrganization", { id = "org_2" })
-    assert.is_nil(err)
+    local org, req = call_ok("getOrganization", { id = "org_2" })
     assert.are.equal("org_2", org.id)
     assert.are.equal("Seeded Org org_2", org.display_name)
-    local req = only(server, "getOrganization")
     assert.are.equal("GET", req.method)
     assert.are.equal("/api/v1/organizations/org_2", req.path)
     local none, nerr = sk:call("getOrganization", { id = "org_404" })
@@ -163,11 +126,9 @@ describe("sk:call", function()
   end
 
   cases.updateOrganization = function()
-    local org, err = sk:call("updateOrganization", { id = "org_1", display_name = "Renamed" })
-    assert.is_nil(err)
+    local org, req = call_ok("updateOrganization", { id = "org_1", display_name = "Renamed" })
     assert.are.equal("org_1", org.id)
     assert.are.equal("Renamed", org.display_name)
-    local req = only(server, "updateOrganization")
     assert.are.equal("PATCH", req.method)
     assert.are.equal("/api/v1/organizations/org_1", req.path)
     assert.are.equal('{"display_name":"Renamed"}', req.body) -- the path parameter stays out
@@ -176,10 +137,8 @@ describe("sk:call", function()
   end
 
   cases.deleteOrganization = function()
-    local res, err = sk:call("deleteOrganization", { id = "org_2" })
-    assert.is_nil(err)
+    local res, req = call_ok("deleteOrganization", { id = "org_2" })
     assert.is_true(res)
-    local req = only(server, "deleteOrganization")
     assert.are.equal("DELETE", req.method)
     assert.are.equal("/api/v1/organizations/org_2", req.path)
     assert.are.equal(404, (raw("GET", "/api/v1/organizations/org_2")))
@@ -187,11 +146,9 @@ describe("sk:call", function()
   end
 
   cases.updateOrganizationSettings = function()
-    local org, err = sk:call("updateOrganizationSettings",
+    local org, req = call_ok("updateOrganizationSettings",
       { id = "org_1", features = { { name = "sso", enabled = true } } })
-    assert.is_nil(err)
     assert.are.equal("org_1", org.id)
-    local req = only(server, "updateOrganizationSettings")
     assert.are.equal("PATCH", req.method)
     assert.are.equal("/api/v1/organizations/org_1/settings", req.path)
     assert.are.same({ features = { { name = "sso", enabled = true } } }, cjson.decode(req.body))
@@ -204,83 +161,70 @@ describe("sk:call", function()
   end
 
   cases.createPortalLink = function()
-    local link, err = sk:call("createPortalLink", { id = "org_1" })
-    assert.is_nil(err)
+    local link, req = call_ok("createPortalLink", { id = "org_1" })
     assert.matches("^https://fake%.scalekit%.test/portal/org_1/", link.location)
-    local req = only(server, "createPortalLink")
     assert.are.equal("PUT", req.method)
     assert.are.equal("/api/v1/organizations/org_1/portal_links", req.path)
   end
 
   cases.listConnections = function()
-    local page, err = sk:call("listConnections", { organization_id = "org_2", page_size = 1 })
-    assert.is_nil(err)
+    local page, req = call_ok("listConnections", { organization_id = "org_2", page_size = 1 })
     assert.are.equal(1, #page.connections)
     assert.are.equal("conn_3", page.connections[1].id)
     assert.is_true(#page.next_page_token > 0)
-    local req = only(server, "listConnections")
     assert.are.equal("/api/v1/connections", req.path)
     assert.are.equal("org_2", req.query.organization_id)
     assert.are.equal("1", req.query.page_size)
   end
 
   cases.listOrganizationConnections = function()
-    local res, err = sk:call("listOrganizationConnections", { organization_id = "org_1" })
-    assert.is_nil(err)
+    local res, req = call_ok("listOrganizationConnections", { organization_id = "org_1" })
     assert.are.same({ "conn_1", "conn_2" }, { res.connections[1].id, res.connections[2].id })
-    assert.are.equal("/api/v1/organizations/org_1/connections", only(server, "listOrganizationConnections").path)
+    assert.are.equal("/api/v1/organizations/org_1/connections", req.path)
   end
 
   cases.getConnection = function()
-    local conn, err = sk:call("getConnection", { organization_id = "org_1", id = "conn_2" })
-    assert.is_nil(err)
+    local conn, req = call_ok("getConnection", { organization_id = "org_1", id = "conn_2" })
     assert.are.equal("conn_2", conn.id)
     assert.are.equal("SSO_OIDC", conn.type)
-    assert.are.equal("/api/v1/organizations/org_1/connections/conn_2", only(server, "getConnection").path)
+    assert.are.equal("/api/v1/organizations/org_1/connections/conn_2", req.path)
   end
 
   cases.listDirectories = function()
-    local res, err = sk:call("listDirectories", { organization_id = "org_2" })
-    assert.is_nil(err)
+    local res, req = call_ok("listDirectories", { organization_id = "org_2" })
     assert.are.equal("dir_2", res.directories[1].id)
-    assert.are.equal("/api/v1/organizations/org_2/directories", only(server, "listDirectories").path)
+    assert.are.equal("/api/v1/organizations/org_2/directories", req.path)
   end
 
   cases.getDirectory = function()
-    local dir, err = sk:call("getDirectory", { organization_id = "org_1", directory_id = "dir_1" })
-    assert.is_nil(err)
+    local dir, req = call_ok("getDirectory", { organization_id = "org_1", directory_id = "dir_1" })
     assert.are.equal("dir_1", dir.id)
     assert.are.equal("org_1", dir.organization_id)
-    assert.are.equal("/api/v1/organizations/org_1/directories/dir_1", only(server, "getDirectory").path)
+    assert.are.equal("/api/v1/organizations/org_1/directories/dir_1", req.path)
   end
 
   cases.listDirectoryUsers = function()
-    local page, err = sk:call("listDirectoryUsers",
+    local page, req = call_ok("listDirectoryUsers",
       { organization_id = "org_1", directory_id = "dir_1", page_size = 2 })
-    assert.is_nil(err)
     assert.are.same({ "diru_1", "diru_2" }, { page.users[1].id, page.users[2].id })
     assert.are.equal(3, page.total_size)
-    local req = only(server, "listDirectoryUsers")
     assert.are.equal("/api/v1/organizations/org_1/directories/dir_1/users", req.path)
     assert.are.equal("2", req.query.page_size)
   end
 
   cases.listDirectoryGroups = function()
-    local page, err = sk:call("listDirectoryGroups",
+    local page, req = call_ok("listDirectoryGroups",
       { organization_id = "org_1", directory_id = "dir_1", page_size = 1 })
-    assert.is_nil(err)
     assert.are.equal("dirg_1", page.groups[1].id)
     assert.is_true(#page.next_page_token > 0)
-    assert.are.equal("/api/v1/organizations/org_1/directories/dir_1/groups", only(server, "listDirectoryGroups").path)
+    assert.are.equal("/api/v1/organizations/org_1/directories/dir_1/groups", req.path)
   end
 
   cases.addMembership = function()
-    local m, err = sk:call("addMembership",
+    local m, req = call_ok("addMembership",
       { organization_id = "org_1", id = "usr_9", roles = { "admin" }, metadata = { a = "b" } })
-    assert.is_nil(err)
     assert.are.equal("usr_9", m.user_id)
     assert.are.same({ "admin" }, m.roles)
-    local req = only(server, "addMembership")
     assert.are.equal("POST", req.method)
     assert.are.equal("/api/v1/memberships/organizations/org_1/users/usr_9", req.path)
     assert.are.same({ roles = { "admin" }, metadata = { a = "b" } }, cjson.decode(req.body))
@@ -292,10 +236,8 @@ describe("sk:call", function()
   cases.updateMembership = function()
     assert(sk.memberships:add("org_1", "usr_9", { roles = { "admin" } }))
     server:clear_requests()
-    local m, err = sk:call("updateMembership", { organization_id = "org_1", id = "usr_9", roles = { "viewer" } })
-    assert.is_nil(err)
+    local m, req = call_ok("updateMembership", { organization_id = "org_1", id = "usr_9", roles = { "viewer" } })
     assert.are.same({ "viewer" }, m.roles)
-    local req = only(server, "updateMembership")
     assert.are.equal("PATCH", req.method)
     assert.are.equal('{"roles":["viewer"]}', req.body)
     local _, body = raw("PATCH", "/api/v1/invites/organizations/org_1/users/usr_9/resend")
@@ -305,10 +247,8 @@ describe("sk:call", function()
   cases.removeMembership = function()
     assert(sk.memberships:add("org_1", "usr_9"))
     server:clear_requests()
-    local res, err = sk:call("removeMembership", { organization_id = "org_1", id = "usr_9" })
-    assert.is_nil(err)
+    local res, req = call_ok("removeMembership", { organization_id = "org_1", id = "usr_9" })
     assert.is_true(res)
-    local req = only(server, "removeMembership")
     assert.are.equal("DELETE", req.method)
     assert.are.equal("/api/v1/memberships/organizations/org_1/users/usr_9", req.path)
     assert.are.equal(404, (raw("PATCH", "/api/v1/invites/organizations/org_1/users/usr_9/resend")))
@@ -317,11 +257,9 @@ describe("sk:call", function()
   cases.resendInvite = function()
     assert(sk.memberships:add("org_1", "usr_9"))
     server:clear_requests()
-    local m, err = sk:call("resendInvite", { organization_id = "org_1", id = "usr_9" })
-    assert.is_nil(err)
+    local m, req = call_ok("resendInvite", { organization_id = "org_1", id = "usr_9" })
     assert.are.equal("usr_9", m.user_id)
     assert.are.equal("PENDING_INVITE", m.membership_status)
-    local req = only(server, "resendInvite")
     assert.are.equal("PATCH", req.method)
     assert.are.equal("/api/v1/invites/organizations/org_1/users/usr_9/resend", req.path)
   end
@@ -329,21 +267,17 @@ describe("sk:call", function()
   cases.listRoles = function()
     assert(sk.roles:create("org_1", { name = "viewer" }))
     server:clear_requests()
-    local res, err = sk:call("listRoles", { org_id = "org_1" })
-    assert.is_nil(err)
+    local res, req = call_ok("listRoles", { org_id = "org_1" })
     assert.are.equal(1, #res.roles)
     assert.are.equal("viewer", res.roles[1].name)
-    local req = only(server, "listRoles")
     assert.are.equal("GET", req.method)
     assert.are.equal("/api/v1/organizations/org_1/roles", req.path)
   end
 
   cases.createRole = function()
-    local role, err = sk:call("createRole", { org_id = "org_1", name = "viewer" })
-    assert.is_nil(err)
+    local role, req = call_ok("createRole", { org_id = "org_1", name = "viewer" })
     assert.are.equal("viewer", role.name)
     assert.matches("^role_%d+$", role.id)
-    local req = only(server, "createRole")
     assert.are.equal("POST", req.method)
     assert.are.equal("/api/v1/organizations/org_1/roles", req.path)
     assert.are.equal('{"name":"viewer"}', req.body)
@@ -356,22 +290,18 @@ describe("sk:call", function()
   end
 
   cases.listConnectedAccounts = function()
-    local page, err = sk:call("listConnectedAccounts", { page_size = 1 })
-    assert.is_nil(err)
+    local page, req = call_ok("listConnectedAccounts", { page_size = 1 })
     assert.are.equal("ca_1", page.connected_accounts[1].id)
     assert.is_true(#page.next_page_token > 0)
-    local req = only(server, "listConnectedAccounts")
     assert.are.equal("/api/v1/connected_accounts", req.path)
     assert.are.equal("1", req.query.page_size)
   end
 
   cases.createConnectedAccount = function()
-    local acct, err = sk:call("createConnectedAccount",
+    local acct, req = call_ok("createConnectedAccount",
       { connector = "slack", identifier = "u1", authorization_details = { api_key = "k" } })
-    assert.is_nil(err)
     assert.are.equal("ca_3", acct.id)
     assert.are.equal("API_KEY", acct.authorization_type)
-    local req = only(server, "createConnectedAccount")
     assert.are.equal("POST", req.method)
     assert.are.same({ connector = "slack", identifier = "u1", authorization_details = { api_key = "k" } },
       cjson.decode(req.body))
@@ -380,14 +310,12 @@ describe("sk:call", function()
   end
 
   cases.updateConnectedAccountCredentials = function()
-    local acct, err = sk:call("updateConnectedAccountCredentials", {
+    local acct, req = call_ok("updateConnectedAccountCredentials", {
       connector = "gmail", identifier = "user2@example.com",
       authorization_details = { oauth_token = { access_token = "a" } },
     })
-    assert.is_nil(err)
     assert.are.equal("ca_2", acct.id)
     assert.are.equal("ACTIVE", acct.status)
-    local req = only(server, "updateConnectedAccountCredentials")
     assert.are.equal("PUT", req.method)
     assert.are.equal("/api/v1/connected_accounts", req.path)
     local _, body = raw("GET", "/api/v1/connected_accounts")
@@ -396,21 +324,17 @@ describe("sk:call", function()
   end
 
   cases.createConnectedAccountMagicLink = function()
-    local res, err = sk:call("createConnectedAccountMagicLink", { connector = "gmail", identifier = "user1@example.com" })
-    assert.is_nil(err)
+    local res, req = call_ok("createConnectedAccountMagicLink", { connector = "gmail", identifier = "user1@example.com" })
     assert.matches("^https://fake%.scalekit%.test/magic_link/gmail/", res.link)
-    local req = only(server, "createConnectedAccountMagicLink")
     assert.are.equal("POST", req.method)
     assert.are.equal("/api/v1/connected_accounts/magic_link", req.path)
   end
 
   cases.executeTool = function()
-    local res, err = sk:call("executeTool",
+    local res, req = call_ok("executeTool",
       { tool_name = "send_email", identifier = "user2@example.com", connection_name = "gmail", tool_input = { to = "x@y", n = 2 } })
-    assert.is_nil(err)
     assert.are.same({ to = "x@y", n = 2 }, res.data)
     assert.matches("^exec_%d+$", res.execution_id)
-    local req = only(server, "executeTool")
     assert.are.equal("POST", req.method)
     assert.are.equal("/api/v1/execute_tool", req.path)
     assert.are.same({ tool_name = "send_email", identifier = "user2@example.com", connection_name = "gmail",

@@ -2,28 +2,10 @@
 -- garbage collection with live clients/resources/iterators, leaving an
 -- iterator early, and keep-alive. Against the real fake server.
 local fake = require "spec.helpers.fake"
+local util = require "spec.helpers.util"
 local scalekit = require "scalekit"
 
-local function merge(...)
-  local t = {}
-  for i = 1, select("#", ...) do
-    for k, v in pairs((select(i, ...))) do t[k] = v end
-  end
-  return t
-end
-
-local function count_op(log, op)
-  local n = 0
-  for _, r in ipairs(log) do
-    if r.operation == op then n = n + 1 end
-  end
-  return n
-end
-
-local function full_gc()
-  collectgarbage()
-  collectgarbage()
-end
+local logged, full_gc = util.logged, util.full_gc
 
 describe("lifecycle", function()
   local server, org_ids
@@ -42,7 +24,7 @@ describe("lifecycle", function()
   end)
 
   local function new_client(extra)
-    return scalekit.new(merge(server:env(), { retry_base_delay = 0.01, retry_max_delay = 0.05 }, extra or {}))
+    return util.client(server, extra)
   end
 
   describe("close", function()
@@ -140,7 +122,7 @@ describe("lifecycle", function()
         full_gc()
       end
       assert.same(org_ids, ids)
-      assert.equal(3, count_op(server:requests(), "listOrganizations"))
+      assert.equal(3, #logged(server, "listOrganizations"))
     end)
 
     it("collects an iterator dropped mid-walk safely", function()
@@ -179,7 +161,7 @@ describe("lifecycle", function()
         if n == 3 then break end
       end
       assert.equal(3, n)
-      assert.equal(2, count_op(server:requests(), "listOrganizations"))
+      assert.equal(2, #logged(server, "listOrganizations"))
       -- the client is fine afterwards
       assert.equal(5, assert(sk.organizations:list()).total_size)
     end)

@@ -1,6 +1,7 @@
 -- Request handlers of the nginx integration specs (spec/nginx/nginx.conf).
 -- /api/<name>/<arg>/<arg>?query runs M.api[name](args, query) in the
 -- content phase and answers its table as JSON (status in the `status` key).
+-- luacheck: globals ngx
 local cjson = require "cjson.safe"
 local scalekit = require "scalekit"
 
@@ -126,6 +127,29 @@ api.roles = function(a, q)
   return { role = role, list = list }
 end
 
+api.parallel = function(a)
+  local values, errors = sk:parallel({
+    { "getOrganization", { id = a[1] } },
+    { "getOrganization", { id = "org_missing" } },
+    { "listOrganizations", { page_size = 2 } },
+  }, { concurrency = 3 })
+  return {
+    first = values[1] and values[1].id, second = errors[2] and error_fields(errors[2]),
+    third = values[3] and #values[3].organizations,
+    exactly_one = (values[1] ~= nil) ~= (errors[1] ~= nil) and (values[2] ~= nil) ~= (errors[2] ~= nil),
+  }
+end
+
+-- n slow calls in one sk:parallel
+api.parallel_get = function(a)
+  local calls = {}
+  for i = 1, tonumber(a[2]) do calls[i] = { "getOrganization", { id = a[1] } } end
+  local values = sk:parallel(calls)
+  local n = 0
+  for _ in pairs(values) do n = n + 1 end
+  return { ok = n }
+end
+
 api.token = function()
   local token, left = sk:token()
   return { token_type = type(token), left = left, left_integer = left == math.floor(left) }
@@ -152,6 +176,11 @@ api.bad_arg = function()
   try("create", function() local r = sk.organizations:create { bogus = 1 }; return r end)
   try("each", function() local r = sk.organizations:each { page_size = "x" }; return r end)
   try("dot", function() local r = sk.organizations.get("org_1"); return r end)
+  -- cannot be copied to a worker thread: the C method rejects it
+  try("function_field", function()
+    local r = sk:call("createOrganization", { display_name = print }); return r
+  end)
+  try("parallel", function() local r = sk:parallel { { "nope" } }; return r end)
   return { ok = sent, messages = msgs }
 end
 
