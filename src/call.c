@@ -9,9 +9,8 @@
 #include "scalekit.h"
 
 static int is_idempotent(const sk_operation *op) {
-  /* Issuing a token changes nothing on the server. */
-  return strcmp(op->method, "POST") != 0 && strcmp(op->method, "PATCH") != 0 ? 1
-         : strcmp(op->id, "createToken") == 0;
+  if (strcmp(op->id, "createToken") == 0) return 1; /* issuing a token changes nothing */
+  return strcmp(op->method, "POST") != 0 && strcmp(op->method, "PATCH") != 0;
 }
 
 /* The retry policy of README's "Retries" section. */

@@ -120,7 +120,8 @@ int sk_client_new(lua_State *L) {
   lua_getfield(L, 1, "insecure");
   c->transport.insecure = lua_toboolean(L, -1);
   lua_pop(L, 1);
-  c->rng = (unsigned long long)time(NULL) ^ (unsigned long long)(size_t)c;
+  /* xorshift never leaves 0: the low bit keeps the seed non-zero */
+  c->rng = ((unsigned long long)time(NULL) ^ (unsigned long long)(size_t)c) | 1;
 
   c->base_url = strdup(url);
   c->client_id = strdup(id);
