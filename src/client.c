@@ -281,8 +281,11 @@ int sk_client_peek_token(lua_State *L) {
 
 static int client_index(lua_State *L) {
   luaL_checkudata(L, 1, SK_CLIENT_MT);
-  if (lua_type(L, 2) == LUA_TSTRING && sk_client_push_override(L, 1, lua_tostring(L, 2)))
-    return 1;
+  /* only functions: overrides.<resource> tables are for the resources */
+  if (lua_type(L, 2) == LUA_TSTRING && sk_client_push_override(L, 1, lua_tostring(L, 2))) {
+    if (lua_isfunction(L, -1)) return 1;
+    lua_pop(L, 1);
+  }
   lua_pushvalue(L, 2);
   lua_rawget(L, lua_upvalueindex(1)); /* methods */
   if (!lua_isnil(L, -1)) return 1;

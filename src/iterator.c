@@ -99,7 +99,7 @@ static int iterator_step(lua_State *L) {
     lua_getfield(L, page, "next_page_token");
     lua_getfield(L, uv, SLOT_PARAMS);
     lua_getfield(L, -1, "page_token");
-    if (lua_type(L, -3) == LUA_TSTRING && lua_rawequal(L, -1, -3)) {
+    if (lua_type(L, -3) == LUA_TSTRING && sk_rawlen(L, -3) > 0 && lua_rawequal(L, -1, -3)) {
       sk_error_info info;
       memset(&info, 0, sizeof info);
       info.kind = "decode";

@@ -2,20 +2,23 @@
 -- lua-nginx-module and lua-resty-core), without blocking the event loop.
 --
 -- scalekit.new calls attach() when it runs inside nginx. attach() replaces
--- the client's methods (core.set_overrides) by Lua functions that, in the
--- phases that may yield (rewrite, access, content, timers), send each
--- request from a worker thread: ngx.run_worker_thread runs the real C path
--- (libcurl) in a thread of the `thread_pool`, with a client cached per
--- configuration in that thread's Lua VM (scalekit.nginx_thread), while this
--- request's coroutine waits and the event loop serves everything else.
--- In the other phases (init, init_worker, set, log, header and body
--- filters, ssl_*) they call the normal C methods, which block the worker.
+-- the client's methods (core.set_overrides: sk:call, sk:token, sk:parallel
+-- and every resource method) by Lua functions that, in the phases that may
+-- yield (rewrite, access, content, timers), send each request from a worker
+-- thread: ngx.run_worker_thread runs the real C path (libcurl) in a thread
+-- of the `thread_pool`, with a client cached per configuration in that
+-- thread's Lua VM (scalekit.nginx_thread), while this request's coroutine
+-- waits and the event loop serves everything else. Iterators are Lua here,
+-- one worker-thread call per page. In the other phases (init, init_worker,
+-- set, log, header and body filters, ssl_*) they call the normal C
+-- methods, which block the worker.
 --
 -- The access token lives here, in the worker's main VM: one per
 -- environment and client id, shared by every client object, copied into
 -- the worker thread with each call; at most one token request is in flight
 -- per worker (other requests wait for it). With `shared_dict`, workers
 -- also share it through that lua_shared_dict (and at most one worker asks).
+-- luacheck: globals ngx
 local core = require "scalekit.core"
 
 local M = {}
@@ -39,7 +42,12 @@ local option_types = { enabled = "boolean", thread_pool = "string", shared_dict 
 -- flights[token_key] = {sem =, deadline =} while a token request runs
 local tokens, flights = {}, {}
 
+local unpack = table.unpack or unpack
+
+local function pack(...) return { n = select("#", ...), ... } end
+
 local RAISE = {} -- status of a programming mistake reported by a thread
+local COPY = {}  -- status of an argument that cannot be copied to a thread
 
 local function new_error(fields)
   fields.retryable = fields.retryable or false
@@ -105,22 +113,23 @@ end
 local run_thread -- below
 
 -- Asks a worker thread for a new token; with a shared dict, at most one
--- worker at a time does (the others wait for its result).
+-- worker at a time does (the others wait for its result, or for its lock
+-- to expire if that worker died).
 local function fetch_token(state, deadline)
-  local dict, lock = state.dict, state.token_key .. "|lock"
+  local dict, lock, locked = state.dict, state.token_key .. "|lock", false
   while dict do
     local token, left = cached_token(state)
     if token then return token, left end
-    local ok, err = dict:add(lock, true, state.lease)
-    if ok then break end
-    if err ~= "exists" then break end -- e.g. no memory: fetch anyway
-    if ngx.now() >= deadline then break end
+    local ok, err = dict:add(lock, true, state.lock_ttl)
+    if ok then locked = true break end
+    if err ~= "exists" or ngx.now() >= deadline then break end -- fetch anyway
     ngx.sleep(0.01)
   end
-  local status, token, left, _, events =
-    run_thread(state, "token", state.key, state.config, state.has_hooks)
+  local ok, status, token, left, _, events =
+    pcall(run_thread, state, "token", state.key, state.config, state.has_hooks, MIN_LEFT)
+  if locked then dict:delete(lock) end
+  if not ok then error(status, 0) end
   state.replay(events)
-  if dict then dict:delete(lock) end
   if status == "ok" then
     if left >= MIN_LEFT then remember(state, token, left, true) end
     return token, math.max(left, MIN_LEFT) -- a use-once token: this call only
@@ -163,22 +172,25 @@ end
 
 -- ngx.run_worker_thread(pool, THREAD_MODULE, func, ...), waiting for a free
 -- thread VM (lua_worker_thread_vm_pool_size) when all are busy. Returns
--- the thread function's values, or RAISE, message / "fail", error table.
+-- the thread function's values (status first), with RAISE for "raise";
+-- or COPY, message when an argument cannot be copied to the thread (the
+-- caller then lets the C method reject it); or "fail", error table.
 function run_thread(state, func, ...)
   local delay, deadline = 0.001, ngx.now() + state.lease
   while true do
-    local ok, status, a, b, c, d = ngx.run_worker_thread(state.pool, THREAD_MODULE, func, ...)
-    if ok then
-      if status == "raise" then return RAISE, a end
-      if status == "fail" and type(a) == "table" then a = core.error(a) end
-      return status, a, b, c, d
+    local r = pack(ngx.run_worker_thread(state.pool, THREAD_MODULE, func, ...))
+    if r[1] then
+      if r[2] == "raise" then r[2] = RAISE end
+      if r[2] == "fail" and type(r[3]) == "table" then r[3] = core.error(r[3]) end
+      return unpack(r, 2, r.n)
     end
-    local why = tostring(status)
+    local why = tostring(r[2])
     if why:find("not found", 1, true) then
       error(("scalekit: nginx thread_pool '%s' not found: add `thread_pool %s threads=16;` "
         .. "to the main context of nginx.conf (or set nginx.thread_pool)"):format(
           state.pool, state.pool), 0)
     end
+    if why:find("in the argument", 1, true) then return COPY, why end
     if why ~= "no available Lua vm" or ngx.now() >= deadline then
       local kind = why:find("in the return value", 1, true) and "decode" or "transport"
       return "fail", new_error { kind = kind, message = "nginx worker thread: " .. why,
@@ -189,30 +201,63 @@ function run_thread(state, func, ...)
   end
 end
 
--- One operation from a worker thread: result | nil, err | RAISE, message.
-local function thread_call(state, operation, params)
+-- A token for a thread, or nil, err (err.operation set).
+local function token_for(state, operation)
   local token, left = get_token(state)
-  if not token then
-    if type(left) == "table" and not left.operation then left.operation = operation end
-    return nil, left
+  if not token and type(left) == "table" and not left.operation then
+    left.operation = operation
   end
-  local status, a, new_token, new_left, events = run_thread(
-    state, "call", state.key, state.config, state.has_hooks, token, left, operation, params)
+  return token, left
+end
+
+-- After a thread ran: hook calls replayed, a token it got kept.
+local function after_thread(state, events, new_token, new_left)
   state.replay(events)
   if new_token and new_left and new_left >= MIN_LEFT then
     remember(state, new_token, new_left, true)
   end
+end
+
+-- One operation from a worker thread:
+-- result | nil, err | RAISE, message | COPY, message.
+local function thread_call(state, operation, params)
+  local token, left = token_for(state, operation)
+  if not token then return nil, left end
+  local status, a, new_token, new_left, events = run_thread(
+    state, "call", state.key, state.config, state.has_hooks, token, left, operation, params)
+  if status == COPY then return COPY, a end
+  after_thread(state, events, new_token, new_left)
   if status == "ok" then return a end
   if status == RAISE then return RAISE, strip(a) end
+  if type(a) == "table" and not a.operation then a.operation = operation end
   return nil, a
+end
+
+-- sk:parallel from a worker thread (one thread runs the whole batch):
+-- values, errors | RAISE, message | COPY, message.
+local function thread_parallel(state, calls, options)
+  local values, errors = {}, {}
+  local token, left = token_for(state, "createToken")
+  local status, a, b, new_token, new_left, events
+  if token then
+    status, a, b, new_token, new_left, events = run_thread(state, "parallel", state.key,
+      state.config, state.has_hooks, token, left, calls, options)
+    if status == COPY then return COPY, a end
+    after_thread(state, events, new_token, new_left)
+    if status == "ok" then
+      for i, e in pairs(b or {}) do b[i] = core.error(e) end
+      return a, b or {}
+    end
+    if status == RAISE then return RAISE, strip(a) end
+    left = a
+  end
+  -- No token, or the thread failed: every call gets the error.
+  for i = 1, #calls do errors[i] = left end
+  return values, errors
 end
 
 ---------------------------------------------------------------------------
 -- the blocking path (phases that cannot yield)
-
-local unpack = table.unpack or unpack
-
-local function pack(...) return { n = select("#", ...), ... } end
 
 -- pcall(original, ...) for a C method, with the worker's token handed to
 -- the client before and taken from it after. -> pcall's values, packed.
@@ -235,6 +280,18 @@ end
 local function rethrow(e)
   if type(e) == "string" then error(strip(e), 3) end
   error(e, 0)
+end
+
+-- The C method itself (blocking), for phases that cannot yield and for
+-- arguments it must reject: its values, or its error. Always called as a
+-- tail call (`return blocking_call(...)`), so level 2 is the method's caller.
+local function blocking_call(state, original, ...)
+  local r = blocking(state, original, ...)
+  if not r[1] then
+    if type(r[2]) == "string" then error(strip(r[2]), 2) end
+    error(r[2], 0)
+  end
+  return unpack(r, 2, r.n)
 end
 
 ---------------------------------------------------------------------------
@@ -269,6 +326,9 @@ local function iterate(state, operation, params, pages)
       if in_thread_phase() then
         page, err = thread_call(state, operation, p)
         if page == RAISE then finish(); error(err, 2) end
+        if page == COPY then
+          page, err = nil, new_error { kind = "transport", operation = operation, message = err }
+        end
       else
         local r = blocking(state, state.originals.call, state.client, operation, p)
         if not r[1] then finish(); rethrow(r[2]) end
@@ -329,9 +389,14 @@ function M.attach(sk, config, options)
   options = options or {}
   check_options(options)
   local ngx = rawget(_G, "ngx")
-  if options.enabled == false or type(ngx) ~= "table"
-    or type(ngx.run_worker_thread) ~= "function" or type(ngx.get_phase) ~= "function" then
-    return sk -- not inside nginx (or too old a lua-nginx-module: blocking)
+  if options.enabled == false or type(ngx) ~= "table" or type(ngx.get_phase) ~= "function" then
+    return sk -- not inside nginx (or not wanted): the C methods
+  end
+  if type(ngx.run_worker_thread) ~= "function" then
+    -- nginx built without threads, or lua-nginx-module before 0.10.21
+    ngx.log(ngx.WARN, "scalekit: no ngx.run_worker_thread here: Scalekit calls will ",
+            "block the nginx worker")
+    return sk
   end
   local dict
   if options.shared_dict then
@@ -359,8 +424,10 @@ function M.attach(sk, config, options)
     token_key = "scalekit:token|" .. config.environment_url .. "|" .. config.client_id,
     -- how long a token request or a wait for a thread VM may take at most
     lease = timeout * ((config.max_retries or 3) + 1) + (config.max_retry_wait or 60),
+    -- how long other workers wait for one that fetches a token
+    lock_ttl = timeout,
     semaphore = require "ngx.semaphore",
-    originals = { call = sk.call, token = sk.token },
+    originals = { call = sk.call, token = sk.token, parallel = sk.parallel },
     resources = {},
   }
   -- Hooks run here, after the call, with what the thread recorded; a
@@ -379,19 +446,30 @@ function M.attach(sk, config, options)
       or type(operation) ~= "string" or not core.operations[operation]
       or (params ~= nil and type(params) ~= "table") then
       -- the C method: blocking, or raising the right error without sending
-      local r = blocking(state, state.originals.call, self, operation, params)
-      if not r[1] then rethrow(r[2]) end
-      return unpack(r, 2, r.n)
+      return blocking_call(state, state.originals.call, self, operation, params)
     end
     local result, err = thread_call(state, operation, params)
     if result == RAISE then error(err, 2) end
+    if result == COPY then
+      return blocking_call(state, state.originals.call, self, operation, params)
+    end
     return result, err
+  end
+  overrides.parallel = function(self, calls, opts)
+    if not in_thread_phase() or not rawequal(self, sk) or is_closed(sk)
+      or type(calls) ~= "table" or (opts ~= nil and type(opts) ~= "table") then
+      return blocking_call(state, state.originals.parallel, self, calls, opts)
+    end
+    local values, errors = thread_parallel(state, calls, opts)
+    if values == RAISE then error(errors, 2) end
+    if values == COPY then
+      return blocking_call(state, state.originals.parallel, self, calls, opts)
+    end
+    return values, errors
   end
   overrides.token = function(self)
     if not in_thread_phase() or not rawequal(self, sk) or is_closed(sk) then
-      local r = blocking(state, state.originals.token, self)
-      if not r[1] then rethrow(r[2]) end
-      return unpack(r, 2, r.n)
+      return blocking_call(state, state.originals.token, self)
     end
     local token, left = get_token(state)
     if not token then return nil, left end
@@ -400,27 +478,23 @@ function M.attach(sk, config, options)
   for resource, methods in pairs(core.methods) do
     local resource_ud = sk[resource]
     local originals = {}
-    -- The client's __index also finds overrides[resource], so this table
-    -- is what sk.<resource> returns: its methods accept it as self.
-    local replaced = setmetatable({}, {
-      __tostring = function() return tostring(resource_ud) end,
-    })
+    local replaced = {}
     state.resources[resource] = resource_ud
     for name in pairs(methods) do
       local original = resource_ud[name]
       originals[name] = original
       replaced[name] = function(self, ...)
-        if rawequal(self, replaced) then self = resource_ud end
         if not in_thread_phase() or not rawequal(self, resource_ud) then
-          local r = blocking(state, original, self, ...)
-          if not r[1] then rethrow(r[2]) end
-          return unpack(r, 2, r.n)
+          return blocking_call(state, original, self, ...)
         end
         local ok, client, operation, params, kind = pcall(core.prepare, self, name, ...)
         if not ok then error(strip(client), 2) end
         if kind == "call" then
           local result, err = thread_call(state, operation, params)
           if result == RAISE then error(err, 2) end
+          if result == COPY then
+            return blocking_call(state, original, self, ...)
+          end
           return result, err
         end
         return iterate(state, operation, params, kind == "pages")

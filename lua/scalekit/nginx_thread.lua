@@ -54,32 +54,55 @@ local function task(key, config, hooks, fn)
   return "ok", a, b, c, recorded
 end
 
+-- The client's token if it is not the one it was given (it got one of its
+-- own after an API 401), so that the main VM can keep it.
+local function fresher_token(key, given)
+  local c = clients[key]
+  if not c then return nil end
+  local current, left = core.peek_token(c)
+  if current == given then return nil end
+  return current, left
+end
+
 --- call(key, config, hooks, token, ttl, operation_id, params)
 -- -> "ok", result, new_token, seconds_left, events
 --  | "fail", error table, new_token, seconds_left, events
 --  | "raise", message, nil, nil, events (a programming mistake; nothing sent)
--- new_token is set when the client had to get a token of its own (after
--- an API 401), so that the main VM can keep it.
+-- new_token: see fresher_token.
 function M.call(key, config, hooks, token, ttl, operation, params)
-  local status, a, b, _, recorded = task(key, config, hooks, function(c)
+  local status, a, _, _, recorded = task(key, config, hooks, function(c)
     if token then core.set_token(c, token, ttl) end
     local result, err = c:call(operation, params)
     if result == nil then return nil, err end
     return result
   end)
   if status == "raise" then return status, a, nil, nil, recorded end
-  local c = clients[key]
-  local current, left
-  if c then current, left = core.peek_token(c) end
-  if current == token then current, left = nil, nil end
+  local current, left = fresher_token(key, token)
   return status, a, current, left, recorded
 end
 
---- token(key, config, hooks) -> "ok", token, seconds_left, nil, events
+--- parallel(key, config, hooks, token, ttl, calls, options)
+-- -> "ok", values, errors, new_token, seconds_left, events
+--  | "raise", message, nil, nil, nil, events
+function M.parallel(key, config, hooks, token, ttl, calls, options)
+  local status, values, errors, _, recorded = task(key, config, hooks, function(c)
+    if token then core.set_token(c, token, ttl) end
+    return c:parallel(calls, options)
+  end)
+  if status == "raise" then return status, values, nil, nil, nil, recorded end
+  local current, left = fresher_token(key, token)
+  return status, values, errors, current, left, recorded
+end
+
+--- token(key, config, hooks, min_left) -> "ok", token, seconds_left, nil, events
 --  | "fail", error table, nil, nil, events
--- seconds_left is 0 for a token the server gave no lifetime (use once).
-function M.token(key, config, hooks)
+-- A token the client has with less than min_left seconds left is not
+-- reused. seconds_left is 0 for a token the server gave no lifetime (use
+-- once).
+function M.token(key, config, hooks, min_left)
   return task(key, config, hooks, function(c)
+    local current, left = core.peek_token(c)
+    if current and left < (min_left or 0) then core.set_token(c, current, 0) end
     local token, err = c:token()
     if not token then return nil, err end
     local _, left = core.peek_token(c)
