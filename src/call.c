@@ -346,6 +346,16 @@ static int fetch_token(lua_State *L, int client_idx, sk_client *c) {
 
 int sk_call_ensure_token(lua_State *L, int client_idx, sk_client *c) {
   if (c->token && sk_monotonic() < c->token_expires) return 0;
+  if (c->token_supplied) {
+    sk_error_info info;
+    memset(&info, 0, sizeof info);
+    info.kind = "auth";
+    info.code = "TOKEN_EXPIRED";
+    info.message = "the supplied access token expired";
+    info.retryable = 1;
+    sk_error_push(L, &info, 0);
+    return -1;
+  }
   return fetch_token(L, lua_absindex(L, client_idx), c);
 }
 
@@ -384,7 +394,8 @@ int sk_call_execute(lua_State *L, int client_idx, sk_request *req) {
     }
     /* An API 401 may mean the token was revoked or expired early: one
      * fresh token, one more try. */
-    if (!is_token && x.res.outcome == SK_NET_OK && x.res.status == 401 && !refreshed) {
+    if (!is_token && x.res.outcome == SK_NET_OK && x.res.status == 401 && !refreshed &&
+        !c->token_supplied) {
       refreshed = 1;
       sk_client_forget_token(c);
       continue;

@@ -256,16 +256,23 @@ int sk_client_set_overrides(lua_State *L) {
   return 0;
 }
 
-/* A token obtained elsewhere (another VM of the same nginx worker). */
+/* core.set_token(client, token, seconds, supplied): a token obtained
+ * elsewhere (another VM of the same nginx worker). With supplied, the
+ * client never fetches one itself: an expired token or an API 401 is
+ * returned as an auth error, so that its owner refreshes it once for all
+ * its threads. core.set_token(client, nil) forgets the token and lets the
+ * client fetch its own again. */
 int sk_client_set_token(lua_State *L) {
   sk_client *c = sk_client_check(L, 1, "set_token");
-  const char *token = luaL_checkstring(L, 2);
-  double ttl = luaL_checknumber(L, 3);
-  char *copy = strdup(token);
-  if (!copy) return luaL_error(L, "scalekit: out of memory");
+  char *copy = NULL;
+  if (!lua_isnil(L, 2)) {
+    const char *token = luaL_checkstring(L, 2);
+    if (!(copy = strdup(token))) return luaL_error(L, "scalekit: out of memory");
+  }
   free_secret(&c->token);
   c->token = copy;
-  c->token_expires = sk_monotonic() + ttl;
+  c->token_expires = copy ? sk_monotonic() + luaL_checknumber(L, 3) : 0;
+  c->token_supplied = copy && lua_toboolean(L, 4);
   return 0;
 }
 

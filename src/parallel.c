@@ -118,7 +118,8 @@ static int finish(lua_State *L, sk_client *c, slot *s, int values, int errors) {
     return 1;
   }
   f = sk_classify(s->x.op, &s->x.res);
-  if (s->x.res.outcome == SK_NET_OK && s->x.res.status == 401 && !s->refreshed) {
+  if (s->x.res.outcome == SK_NET_OK && s->x.res.status == 401 && !s->refreshed &&
+      !c->token_supplied) {
     /* Only the first 401 of a token generation fetches a new token. */
     s->refreshed = 1;
     if (s->token_generation == c->token_generation) sk_client_forget_token(c);

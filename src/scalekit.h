@@ -241,6 +241,7 @@ typedef struct sk_client {
   char *ca_file;
   char *token; /* cached access token, or NULL */
   double token_expires; /* monotonic seconds after which it is refreshed */
+  int token_supplied; /* tokens come from core.set_token only (nginx) */
   int max_retries;
   double retry_base_delay; /* seconds */
   double retry_max_delay;

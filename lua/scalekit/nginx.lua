@@ -126,7 +126,7 @@ local function fetch_token(state, deadline)
     ngx.sleep(0.01)
   end
   local ok, status, token, left, _, events =
-    pcall(run_thread, state, "token", state.key, state.config, state.has_hooks, MIN_LEFT)
+    pcall(run_thread, state, "token", state.key, state.config, state.has_hooks)
   if locked then dict:delete(lock) end
   if not ok then error(status, 0) end
   state.replay(events)
@@ -210,49 +210,85 @@ local function token_for(state, operation)
   return token, left
 end
 
--- After a thread ran: hook calls replayed, a token it got kept.
-local function after_thread(state, events, new_token, new_left)
-  state.replay(events)
-  if new_token and new_left and new_left >= MIN_LEFT then
-    remember(state, new_token, new_left, true)
+-- Forgets a token the API refused, wherever this worker keeps it, unless
+-- another request has replaced it already.
+local function forget_token(state, token)
+  local t = tokens[state.token_key]
+  if t and t.token == token then tokens[state.token_key] = nil end
+  if not is_closed(state.client) and core.peek_token(state.client) == token then
+    core.set_token(state.client, nil)
   end
+  if state.dict then
+    local value = state.dict:get(state.token_key)
+    if value and value:sub(-#token - 1) == "|" .. token then state.dict:delete(state.token_key) end
+  end
+end
+
+-- An API 401: the token was revoked or expired early.
+local function refused(err)
+  return type(err) == "table" and err.kind == "auth" and err.status == 401
 end
 
 -- One operation from a worker thread:
 -- result | nil, err | RAISE, message | COPY, message.
+-- After a 401, one fresh token (one fetch per worker, however many
+-- requests saw the 401) and one more try.
 local function thread_call(state, operation, params)
-  local token, left = token_for(state, operation)
-  if not token then return nil, left end
-  local status, a, new_token, new_left, events = run_thread(
-    state, "call", state.key, state.config, state.has_hooks, token, left, operation, params)
-  if status == COPY then return COPY, a end
-  after_thread(state, events, new_token, new_left)
-  if status == "ok" then return a end
-  if status == RAISE then return RAISE, strip(a) end
-  if type(a) == "table" and not a.operation then a.operation = operation end
-  return nil, a
+  for attempt = 1, 2 do
+    local token, left = token_for(state, operation)
+    if not token then return nil, left end
+    local status, a, events = run_thread(
+      state, "call", state.key, state.config, state.has_hooks, token, left, operation, params)
+    if status == COPY then return COPY, a end
+    state.replay(events)
+    if status == "ok" then return a end
+    if status == RAISE then return RAISE, strip(a) end
+    if attempt == 2 or not refused(a) then
+      if type(a) == "table" and not a.operation then a.operation = operation end
+      return nil, a
+    end
+    forget_token(state, token)
+  end
+end
+
+-- One batch from a worker thread: values, errors, token used
+-- | RAISE, message | COPY, message.
+local function thread_batch(state, calls, options)
+  local token, left = token_for(state, "createToken")
+  local status, values, errors, events
+  if token then
+    status, values, errors, events = run_thread(state, "parallel", state.key,
+      state.config, state.has_hooks, token, left, calls, options)
+    if status == COPY then return COPY, values end
+    state.replay(events)
+    if status == "ok" then
+      for i, e in pairs(errors or {}) do errors[i] = core.error(e) end
+      return values, errors or {}, token
+    end
+    if status == RAISE then return RAISE, strip(values) end
+    left = values
+  end
+  -- No token, or the thread failed: every call gets the error.
+  errors = {}
+  for i = 1, #calls do errors[i] = left end
+  return {}, errors
 end
 
 -- sk:parallel from a worker thread (one thread runs the whole batch):
--- values, errors | RAISE, message | COPY, message.
+-- values, errors | RAISE, message | COPY, message. Calls refused with a
+-- 401 go once more, with a fresh token.
 local function thread_parallel(state, calls, options)
-  local values, errors = {}, {}
-  local token, left = token_for(state, "createToken")
-  local status, a, b, new_token, new_left, events
-  if token then
-    status, a, b, new_token, new_left, events = run_thread(state, "parallel", state.key,
-      state.config, state.has_hooks, token, left, calls, options)
-    if status == COPY then return COPY, a end
-    after_thread(state, events, new_token, new_left)
-    if status == "ok" then
-      for i, e in pairs(b or {}) do b[i] = core.error(e) end
-      return a, b or {}
-    end
-    if status == RAISE then return RAISE, strip(a) end
-    left = a
+  local values, errors, token = thread_batch(state, calls, options)
+  if values == RAISE or values == COPY then return values, errors end
+  local again, where = {}, {}
+  for i = 1, #calls do
+    if refused(errors[i]) then again[#again + 1], where[#where + 1] = calls[i], i end
   end
-  -- No token, or the thread failed: every call gets the error.
-  for i = 1, #calls do errors[i] = left end
+  if #again == 0 then return values, errors end
+  forget_token(state, token)
+  local values2, errors2 = thread_batch(state, again, options)
+  if values2 == RAISE or values2 == COPY then return values2, errors2 end
+  for j, i in ipairs(where) do values[i], errors[i] = values2[j], errors2[j] end
   return values, errors
 end
 

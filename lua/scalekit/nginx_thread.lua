@@ -54,55 +54,39 @@ local function task(key, config, hooks, fn)
   return "ok", a, b, c, recorded
 end
 
--- The client's token if it is not the one it was given (it got one of its
--- own after an API 401), so that the main VM can keep it.
-local function fresher_token(key, given)
-  local c = clients[key]
-  if not c then return nil end
-  local current, left = core.peek_token(c)
-  if current == given then return nil end
-  return current, left
-end
-
 --- call(key, config, hooks, token, ttl, operation_id, params)
--- -> "ok", result, new_token, seconds_left, events
---  | "fail", error table, new_token, seconds_left, events
---  | "raise", message, nil, nil, events (a programming mistake; nothing sent)
--- new_token: see fresher_token.
+-- -> "ok", result, events | "fail", error table, events
+--  | "raise", message, events (a programming mistake; nothing sent)
+-- The token is supplied: the client does not fetch one itself, an API 401
+-- comes back as an auth error and the main VM refreshes once per worker.
 function M.call(key, config, hooks, token, ttl, operation, params)
   local status, a, _, _, recorded = task(key, config, hooks, function(c)
-    if token then core.set_token(c, token, ttl) end
+    core.set_token(c, token, ttl, true)
     local result, err = c:call(operation, params)
     if result == nil then return nil, err end
     return result
   end)
-  if status == "raise" then return status, a, nil, nil, recorded end
-  local current, left = fresher_token(key, token)
-  return status, a, current, left, recorded
+  return status, a, recorded
 end
 
 --- parallel(key, config, hooks, token, ttl, calls, options)
--- -> "ok", values, errors, new_token, seconds_left, events
---  | "raise", message, nil, nil, nil, events
+-- -> "ok", values, errors, events | "raise", message, nil, events
 function M.parallel(key, config, hooks, token, ttl, calls, options)
   local status, values, errors, _, recorded = task(key, config, hooks, function(c)
-    if token then core.set_token(c, token, ttl) end
+    core.set_token(c, token, ttl, true)
     return c:parallel(calls, options)
   end)
-  if status == "raise" then return status, values, nil, nil, nil, recorded end
-  local current, left = fresher_token(key, token)
-  return status, values, errors, current, left, recorded
+  return status, values, errors, recorded
 end
 
---- token(key, config, hooks, min_left) -> "ok", token, seconds_left, nil, events
+--- token(key, config, hooks) -> "ok", token, seconds_left, nil, events
 --  | "fail", error table, nil, nil, events
--- A token the client has with less than min_left seconds left is not
--- reused. seconds_left is 0 for a token the server gave no lifetime (use
--- once).
-function M.token(key, config, hooks, min_left)
+-- Always a new token: the main VM asks only when it has no valid one (or
+-- the API refused it). seconds_left is 0 for a token the server gave no
+-- lifetime (use once).
+function M.token(key, config, hooks)
   return task(key, config, hooks, function(c)
-    local current, left = core.peek_token(c)
-    if current and left < (min_left or 0) then core.set_token(c, current, 0) end
+    core.set_token(c, nil)
     local token, err = c:token()
     if not token then return nil, err end
     local _, left = core.peek_token(c)

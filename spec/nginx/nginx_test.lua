@@ -194,7 +194,8 @@ describe("scalekit inside nginx", function()
       assert.matches("handlers%.lua:%d+: organizations:create: unknown field 'bogus'", m.create)
       assert.matches("handlers%.lua:%d+: organizations:each: field 'page_size'", m.each)
       assert.matches("handlers%.lua:%d+: organizations:get: call it as sk%.organizations:get", m.dot)
-      assert.matches("handlers%.lua:%d+: call%(createOrganization%): field 'display_name' must be a string", m.function_field)
+      assert.matches("handlers%.lua:%d+: call%(createOrganization%): field 'display_name' must be a string",
+                     m.function_field)
       assert.matches("handlers%.lua:%d+: parallel: call #1: unknown operation 'nope'", m.parallel)
       assert.equal(0, #server:requests())
     end)
@@ -261,6 +262,19 @@ describe("scalekit inside nginx", function()
       end
       assert.equal(200, (get("/set/" .. org_ids[1]))) -- the blocking path: same token
       assert.equal(1, server:stats().tokens_issued)
+    end)
+
+    it("concurrent requests refused with a 401 share one fresh token", function()
+      get_json("/api/get_org/" .. org_ids[1])
+      local before = server:stats().tokens_issued
+      server:revoke_tokens()
+      -- the token request is slow, so every request sees its 401 first
+      server:fault { operation = "createToken", delay_ms = 300 }
+      local paths = {}
+      for i = 1, 6 do paths[i] = "/api/get_org/" .. org_ids[i % 5 + 1] end
+      local results = nginx:concurrent(paths)
+      for _, r in ipairs(results) do assert.equal(200, r.status, r.body) end
+      assert.equal(1, server:stats().tokens_issued - before)
     end)
 
     it("concurrent requests needing a token share one token request", function()
