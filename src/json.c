@@ -380,6 +380,8 @@ static void sk_short_error(lua_State *L) {
   }
 }
 
+static void sk_normalize_levels(lua_State *L, int idx, int levels);
+
 int sk_json_decode(lua_State *L, int decoder_idx, const char *s, size_t n) {
   size_t bad;
   if (decoder_idx < 0 && decoder_idx > LUA_REGISTRYINDEX)
@@ -396,7 +398,9 @@ int sk_json_decode(lua_State *L, int decoder_idx, const char *s, size_t n) {
     sk_short_error(L);
     return -1;
   }
-  sk_json_normalize(L, -1);
+  /* Only as deep as the text has numbers: a page of 100 users whose only
+   * number is total_size is not walked. */
+  sk_normalize_levels(L, -1, sk_json_number_levels(s, n));
   return 0;
 }
 
@@ -414,10 +418,11 @@ static int sk_integral_float(lua_State *L, int idx, lua_Integer *v) {
   return 1;
 }
 
-static void sk_normalize_table(lua_State *L, int idx, int depth) {
+/* levels: how many more levels of tables may hold numbers. */
+static void sk_normalize_table(lua_State *L, int idx, int levels) {
   lua_Integer v;
   /* key, value, key copy, new value */
-  if (depth >= SK_JSON_NORMALIZE_DEPTH || !lua_checkstack(L, 4))
+  if (levels <= 0 || !lua_checkstack(L, 4))
     return;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
@@ -427,14 +432,14 @@ static void sk_normalize_table(lua_State *L, int idx, int depth) {
       lua_pushinteger(L, v);
       lua_rawset(L, idx);
     } else if (lua_type(L, -1) == LUA_TTABLE) {
-      sk_normalize_table(L, lua_gettop(L), depth + 1);
+      sk_normalize_table(L, lua_gettop(L), levels - 1);
     }
     lua_pop(L, 1);
   }
 }
 #endif
 
-void sk_json_normalize(lua_State *L, int idx) {
+static void sk_normalize_levels(lua_State *L, int idx, int levels) {
 #if LUA_VERSION_NUM >= 503
   lua_Integer v;
   idx = lua_absindex(L, idx);
@@ -442,11 +447,38 @@ void sk_json_normalize(lua_State *L, int idx) {
     lua_pushinteger(L, v);
     lua_replace(L, idx);
   } else if (lua_type(L, idx) == LUA_TTABLE) {
-    sk_normalize_table(L, idx, 0);
+    sk_normalize_table(L, idx, levels);
   }
 #else
   /* No integer subtype: floats already are the only numbers. */
   (void)L;
   (void)idx;
+  (void)levels;
 #endif
+}
+
+void sk_json_normalize(lua_State *L, int idx) {
+  sk_normalize_levels(L, idx, SK_JSON_NORMALIZE_DEPTH);
+}
+
+int sk_json_number_levels(const char *s, size_t n) {
+  size_t i = 0;
+  int depth = 0, levels = 0;
+  while (i < n) {
+    unsigned char ch = (unsigned char)s[i++];
+    if (ch == '"') {
+      while (i < n && (ch = (unsigned char)s[i++]) != '"')
+        if (ch == '\\') i++;
+    } else if (ch == '{' || ch == '[') {
+      depth++;
+    } else if (ch == '}' || ch == ']') {
+      depth--;
+    } else if ((ch >= '0' && ch <= '9') || ch == '-') {
+      if (depth >= levels) levels = depth + 1;
+      while (i < n && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == 'e' ||
+                       s[i] == 'E' || s[i] == '+' || s[i] == '-'))
+        i++;
+    }
+  }
+  return levels;
 }

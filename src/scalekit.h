@@ -149,6 +149,10 @@ void sk_json_push_decoder(lua_State *L, int max_depth);
 int sk_json_decode(lua_State *L, int decoder_idx, const char *s, size_t n);
 /* Integral floats in +-2^53 become integers, recursively (no-op on 5.1). */
 void sk_json_normalize(lua_State *L, int idx);
+/* 1 + the deepest nesting level at which the JSON text s has a number (a
+ * top-level number is level 0), or 0 when it has none: how deep
+ * normalisation must look. Any input is safe; strings are skipped. */
+int sk_json_number_levels(const char *s, size_t n);
 
 /* ---- error.c: structured error objects --------------------------------- */
 
