@@ -178,7 +178,7 @@ int sk_parallel(lua_State *L) {
 
   while (done < n) {
     CURLMsg *msg;
-    int running, left;
+    int running, left, finished;
     double now = sk_monotonic(), wake = now + 1;
     for (i = 0; i < nslots; i++) {
       slot *s = &slots[i];
@@ -217,6 +217,7 @@ int sk_parallel(lua_State *L) {
       }
     }
     curl_multi_perform(c->multi, &running);
+    finished = 0;
     while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
       slot *s = NULL;
       if (msg->msg != CURLMSG_DONE) continue;
@@ -230,11 +231,15 @@ int sk_parallel(lua_State *L) {
         release_slot(s);
         done++;
       }
+      finished = 1;
     }
-    if (done < n && running > 0) {
+    /* A slot came free (or wants a retry): refill it before waiting. */
+    if (finished) continue;
+    if (running > 0) {
       double wait = wake - sk_monotonic();
       curl_multi_poll(c->multi, NULL, 0, wait > 0 ? (int)(wait * 1000) + 1 : 0, NULL);
-    } else if (done < n) {
+    } else {
+      /* nothing in flight: only retries waiting for their time */
       double wait = wake - sk_monotonic();
       struct timespec ts;
       if (wait > 0) {
