@@ -12,7 +12,8 @@
 --                callbacks it calls)
 --   cjson        functions in lua-cjson's .so (the decode), split into its own
 --                parsing and what it calls: Lua API (tables, strings), malloc, GC
---   normalize    sk_json_normalize and its helpers (floats -> integers)
+--   normalize    sk_json_normalize and its helpers (floats -> integers), and
+--                the text scan that decides how deep to walk (sk_json_number_levels)
 --   utf8         sk_utf8_valid (the response body check before decoding)
 -- and "rest" = total - the parts: the Lua VM running the loop and the
 -- method dispatch, the SDK's request building, header list, hooks, result
@@ -78,7 +79,8 @@ local GROUPS = {
   { id = "libcurl", test = function(fn) return fn.obj:find("libcurl", 1, true) ~= nil end },
   { id = "cjson", test = function(fn) return fn.obj:find("cjson", 1, true) ~= nil end },
   { id = "normalize", test = function(fn)
-      return fn.name == "sk_json_normalize" or fn.name == "sk_normalize_table" or fn.name == "sk_integral_float"
+      return fn.name:match("^sk_json_normalize") or fn.name:match("^sk_normalize_") or fn.name == "sk_integral_float"
+        or fn.name == "sk_json_number_levels"
     end },
   { id = "utf8", test = function(fn) return fn.name == "sk_utf8_valid" end },
 }

@@ -10,7 +10,8 @@
  *
  * One untimed warm-up request opens the connection first (the Lua runs
  * fetch their token and open their connection before timing too).
- * Prints one line: "time=<seconds> requests=<n> bytes=<body bytes> hwm_kb=<VmHWM>". */
+ * Prints one line: "time=<wall s> cpu=<process CPU s> requests=<n> bytes=<body bytes>
+ * hwm_kb=<VmHWM>", times of the timed loop only. */
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,12 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud) {
 static double now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double cpu_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -100,7 +107,7 @@ int main(int argc, char **argv) {
   const char *mode, *url;
   long n, extra = 0, i;
   size_t bytes = 0;
-  double t0, t1;
+  double t0, t1, c0 = 0, c1 = 0;
   struct curl_slist *h;
   buf b = {0};
 
@@ -125,6 +132,7 @@ int main(int argc, char **argv) {
     else snprintf(u, sizeof u, "%s", url);
     curl_easy_setopt(e, CURLOPT_URL, u);
     check(e, curl_easy_perform(e), u);
+    c0 = cpu_now();
     t0 = now();
     for (i = 0; i < n; i++) {
       if (pages) {
@@ -136,6 +144,7 @@ int main(int argc, char **argv) {
       bytes += b.len;
     }
     t1 = now();
+    c1 = cpu_now();
     curl_easy_cleanup(e);
   } else if (strcmp(mode, "multi") == 0) {
     long conc = extra > 0 ? extra : 32, started = 0, done = 0, k;
@@ -167,6 +176,7 @@ int main(int argc, char **argv) {
       if (running) curl_multi_poll(m, NULL, 0, 1000, NULL);
     } while (running);
 
+    c0 = cpu_now();
     t0 = now();
     for (k = 0; k < conc; k++) {
       bufs[k].len = 0;
@@ -195,6 +205,7 @@ int main(int argc, char **argv) {
       if (done < n) curl_multi_poll(m, NULL, 0, 1000, NULL);
     }
     t1 = now();
+    c1 = cpu_now();
     for (k = 0; k < conc; k++) {
       curl_easy_cleanup(easy[k]);
       free(bufs[k].data);
@@ -205,7 +216,8 @@ int main(int argc, char **argv) {
   } else {
     die(mode, "unknown mode");
   }
-  printf("time=%.6f requests=%ld bytes=%zu hwm_kb=%ld\n", t1 - t0, n, bytes, vm_hwm_kb());
+  printf("time=%.6f cpu=%.6f requests=%ld bytes=%zu hwm_kb=%ld\n", t1 - t0, c1 - c0, n, bytes,
+         vm_hwm_kb());
   free(b.data);
   curl_slist_free_all(h);
   curl_global_cleanup();

@@ -9,8 +9,9 @@
 --     startup  <runs>         require "scalekit" + scalekit.new{...}: the first time
 --                             in this process (cold), then <runs> times again with
 --                             package.loaded cleared (warm: core.so stays mapped)
--- Prints "time=<s> requests=<n> items=<n> hwm_kb=<VmHWM>" like bench/floor;
--- startup prints "cold=<s> warm=<s per run>".
+-- Prints "time=<wall s> cpu=<process CPU s> requests=<n> items=<n> hwm_kb=<VmHWM>"
+-- like bench/floor (times of the timed part only);
+-- startup prints "cold=<wall s> cold_cpu=<CPU s> warm=<wall s per run>".
 -- LuaSocket is loaded only for its clock (socket.gettime).
 local gettime = require("socket").gettime
 
@@ -28,10 +29,10 @@ local function hwm_kb()
 end
 
 if workload == "startup" then
-  local t0 = gettime()
+  local t0, c0 = gettime(), os.clock()
   local scalekit = require "scalekit"
   local sk = scalekit.new(OPTIONS)
-  local cold = gettime() - t0
+  local cold, cold_cpu = gettime() - t0, os.clock() - c0
   sk:close()
   t0 = gettime()
   for _ = 1, n do
@@ -40,7 +41,7 @@ if workload == "startup" then
     local again = require "scalekit"
     again.new(OPTIONS):close()
   end
-  io.write(string.format("cold=%.6f warm=%.9f\n", cold, (gettime() - t0) / n))
+  io.write(string.format("cold=%.6f cold_cpu=%.6f warm=%.9f\n", cold, cold_cpu, (gettime() - t0) / n))
   return
 end
 
@@ -55,17 +56,17 @@ end
 
 if workload == "org" then
   check(sk.organizations:get("org_59615193906282635")) -- warm-up: token, connection
-  local t0 = gettime()
+  local t0, c0 = gettime(), os.clock()
   for _ = 1, n do
     local org = check(sk.organizations:get("org_59615193906282635"))
     if not org.id then error("organization without id") end
   end
-  result.time = gettime() - t0
+  result.time, result.cpu = gettime() - t0, os.clock() - c0
   result.requests = n
 elseif workload == "pages" then
   local pages = assert(extra, "pages: need the page count")
   check(sk.directories:list_users(ORG, DIR, { page_size = 100 })) -- warm-up
-  local t0 = gettime()
+  local t0, c0 = gettime(), os.clock()
   local token
   for i = 1, n do
     local page = check(sk.directories:list_users(ORG, DIR, { page_size = 100, page_token = token }))
@@ -73,18 +74,18 @@ elseif workload == "pages" then
     token = page.next_page_token
     if i % pages == 0 then token = nil end
   end
-  result.time = gettime() - t0
+  result.time, result.cpu = gettime() - t0, os.clock() - c0
   result.requests = n
 elseif workload == "walk" then
   sk:token() -- the token request is not part of the walk
-  local t0 = gettime()
+  local t0, c0 = gettime(), os.clock()
   local seen = 0
   for user in sk.directories:each_user(ORG, DIR, { page_size = 100 }) do
     if not user.id then error("user without id") end
     seen = seen + 1
     if seen == n then break end
   end
-  result.time = gettime() - t0
+  result.time, result.cpu = gettime() - t0, os.clock() - c0
   result.items = seen
   result.requests = (seen + 99) // 100
 elseif workload == "multi" then
@@ -100,9 +101,9 @@ elseif workload == "multi" then
   local warm = {}
   for i = 1, math.min(conc, n) do warm[i] = calls[i] end
   sk:parallel(warm, { concurrency = conc })
-  local t0 = gettime()
+  local t0, c0 = gettime(), os.clock()
   local values, errors = sk:parallel(calls, { concurrency = conc })
-  result.time = gettime() - t0
+  result.time, result.cpu = gettime() - t0, os.clock() - c0
   -- Two result shapes are accepted: values, errors (exactly one of
   -- values[i], errors[i] set), or one list of {result = v} / {error = e}.
   for i = 1, n do
@@ -120,5 +121,5 @@ else
 end
 
 sk:close()
-io.write(string.format("time=%.6f requests=%d items=%d hwm_kb=%d\n",
-  result.time, result.requests, result.items, hwm_kb()))
+io.write(string.format("time=%.6f cpu=%.6f requests=%d items=%d hwm_kb=%d\n",
+  result.time, result.cpu, result.requests, result.items, hwm_kb()))

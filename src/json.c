@@ -467,8 +467,17 @@ int sk_json_number_levels(const char *s, size_t n) {
   while (i < n) {
     unsigned char ch = (unsigned char)s[i++];
     if (ch == '"') {
-      while (i < n && (ch = (unsigned char)s[i++]) != '"')
-        if (ch == '\\') i++;
+      /* Skip the string with memchr (most of a body is strings): its end
+       * is the first quote not escaped by an odd run of backslashes. */
+      for (;;) {
+        const char *quote = memchr(s + i, '"', n - i);
+        size_t at, run = 0;
+        if (!quote) return levels; /* unterminated: the decoder refuses it */
+        at = (size_t)(quote - s);
+        while (at - run > i && s[at - run - 1] == '\\') run++;
+        i = at + 1;
+        if (run % 2 == 0) break;
+      }
     } else if (ch == '{' || ch == '[') {
       depth++;
     } else if (ch == '}' || ch == ']') {
