@@ -165,6 +165,7 @@ deps-sanitizers:
 # it (and so into the lua children some specs start); node, the fake server,
 # is started without them through fuzz/node-no-preload. -z nodelete keeps
 # core.so mapped after lua_close, so leak reports at exit name our code.
+# ASAN_CC must be gcc-compatible: the runtimes preloaded are its libasan/ubsan.
 ASAN_CC    ?= gcc
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
 ASAN_ENV = LD_PRELOAD="$$($(ASAN_CC) -print-file-name=libasan.so) $$($(ASAN_CC) -print-file-name=libubsan.so)" \
@@ -219,12 +220,40 @@ fuzz: fuzz-build
 	    -artifact_prefix=build/fuzz/artifacts/$$t- \
 	    $$(test -f fuzz/$$t.dict && echo -dict=fuzz/$$t.dict) \
 	    build/fuzz/corpus/$$t fuzz/corpus/$$t > build/fuzz/$$t.log 2>&1 || \
-	    { tail -n 60 build/fuzz/$$t.log; echo "fuzz: $$t FAILED, see build/fuzz/$$t.log"; exit 1; }; \
+	    { grep -m3 -E 'invariant failed|ERROR:|runtime error:' build/fuzz/$$t.log; \
+	      tail -n 9 build/fuzz/$$t.log; echo "fuzz: $$t FAILED, see build/fuzz/$$t.log"; exit 1; }; \
 	  grep -E '^#[0-9]+.*DONE|^stat::number_of_executed_units' build/fuzz/$$t.log; \
 	done
 
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_SECONDS=10
+
+# ---- benchmarks (bench/, writes BENCHMARKS.md; not part of `make test`) ----
+.PHONY: deps-bench bench bench-smoke
+
+# nginx serves the canned JSON (its Lua module only for the 20 ms endpoint);
+# valgrind's callgrind makes the profile. The floor is a plain libcurl program.
+BENCH_DEB_PACKAGES := nginx libnginx-mod-http-lua valgrind
+BENCH_FLOOR := build/bench/floor
+BENCH_ENV = LUA='$(LUA)' BENCH_CORE='$(CORE_SO)' BENCH_FLOOR='$(BENCH_FLOOR)'
+
+deps-bench:
+	$(MAKE) deps DEB_PACKAGES='$(DEB_PACKAGES) $(BENCH_DEB_PACKAGES)'
+
+$(BENCH_FLOOR): bench/floor.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Wall -Wextra -std=gnu99 $(if $(wildcard $(CURL_INCDIR)),-I$(CURL_INCDIR)) \
+	  -o $@ $< $(LIBS)
+
+# BENCH_ROUNDS, BENCH_PROFILE=0 and friends: see bench/run.sh.
+bench: deps-bench
+	$(MAKE) all $(BENCH_FLOOR)
+	$(BENCH_ENV) bash bench/run.sh
+
+# Every workload with tiny counts, in seconds: that it runs, not how fast.
+bench-smoke: deps-bench
+	$(MAKE) all $(BENCH_FLOOR)
+	$(BENCH_ENV) BENCH_SMOKE=1 bash bench/run.sh
 
 # deps must finish before compiling, even under -j: hence the sub-make.
 demo: deps

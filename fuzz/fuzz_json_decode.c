@@ -87,8 +87,9 @@ static void decode_with(int decoder, const char *s, size_t n, int utf8_ok, size_
   raw_ok = lua_pcall(L, 1, 1, 0) == LUA_OK;
   if (rc != 0) {
     FUZZ_CHECK(rc == -1, "rc %d", rc);
-    FUZZ_CHECK(!raw_ok, "sk_json_decode failed (%s) where the decoder succeeds",
-               lua_tostring(L, -2));
+    /* A NUL byte is refused even where lua-cjson stops reading at it. */
+    FUZZ_CHECK(!raw_ok || memchr(s, '\0', n) != NULL,
+               "sk_json_decode failed (%s) where the decoder succeeds", lua_tostring(L, -2));
     FUZZ_CHECK(lua_type(L, -2) == LUA_TSTRING && lua_rawlen(L, -2) > 0,
                "no message on failure");
     lua_settop(L, top);
@@ -113,5 +114,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   decode_with(DECODER_128, s, size, ok, bad);
   decode_with(DECODER_1000, s, size, ok, bad);
   free(s);
+  /* Free this input's garbage now: libFuzzer counts mallocs and frees
+   * per input and runs a (slow) leak check whenever they differ. */
+  lua_gc(L, LUA_GCCOLLECT, 0);
   return 0;
 }

@@ -136,7 +136,8 @@ local errors = {
     "<html><head><title>503 Service Temporarily Unavailable</title></head><body>"
       .. "<h1>Service Unavailable</h1><p>Ray ID: 6c1d2e3f4a5b</p></body></html>" },
   ["plain-500"] = { 500, "text/plain", "Internal Server Error" },
-  ["empty-body"] = { 503, "", "" },
+  ["problem-json"] = { 400, "application/problem+json",
+    '{"title":"Bad Request","detail":"display_name is required","status":400}' },
   ["no-content-type"] = { 500, "", "oops" },
   ["truncated-json"] = { 500, "application/json", '{"code":"INTERNAL","message":"boo' },
   ["json-array"] = { 400, "application/json", '[{"code":"X"}]' },

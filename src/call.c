@@ -89,10 +89,10 @@ static void secrets_of(const sk_client *c, const char *out[3]) {
   if (!out[0]) out[0] = out[1], out[1] = NULL;
 }
 
-static void push_redacted(lua_State *L, const sk_client *c, const char *s) {
+static void push_redacted(lua_State *L, const sk_client *c, const char *s, size_t n) {
   const char *secrets[3];
   secrets_of(c, secrets);
-  sk_push_redacted(L, s, secrets);
+  sk_push_redacted(L, s, n, secrets);
 }
 
 /* ---- debug hooks ---- */
@@ -139,9 +139,7 @@ void sk_hook_request(lua_State *L, const sk_exchange *x) {
   }
   lua_setfield(L, -2, "headers");
   if (http->body) {
-    lua_pushlstring(L, http->body, http->body_len);
-    push_redacted(L, c, lua_tostring(L, -1));
-    lua_remove(L, -2);
+    push_redacted(L, c, http->body, http->body_len);
     lua_setfield(L, -2, "body");
   }
   run_hook(L);
@@ -170,7 +168,7 @@ void sk_hook_response(lua_State *L, const sk_exchange *x, double elapsed) {
   if (strcmp(op->id, "createToken") == 0 && res->status == 200)
     lua_pushliteral(L, "[redacted: token response]"); /* the new token */
   else
-    push_redacted(L, c, sk_buf_cstr((sk_buf *)&res->body));
+    push_redacted(L, c, sk_buf_cstr((sk_buf *)&res->body), res->body.len);
   lua_setfield(L, -2, "body");
   lua_pushnumber(L, elapsed);
   lua_setfield(L, -2, "elapsed");
@@ -224,7 +222,7 @@ void sk_exchange_push_failure(lua_State *L, sk_exchange *x, sk_failure f) {
   info.request_id = x->res.request_id;
   info.status = x->res.status;
   if (x->res.outcome != SK_NET_OK) {
-    push_redacted(L, x->c, x->res.error);
+    push_redacted(L, x->c, x->res.error, strlen(x->res.error));
     info.message = lua_tostring(L, -1);
     sk_error_push(L, &info, 0);
     lua_remove(L, -2);

@@ -1,5 +1,6 @@
 /* Error objects: plain tables with a shared metatable, so callers can read
  * err.status / err.kind and print them; tostring gives one line. */
+#define _GNU_SOURCE /* memmem */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,25 +41,106 @@ void sk_error_push(lua_State *L, const sk_error_info *info, int details_idx) {
  * ("string" as a mock server's token) and real secrets are far longer. */
 #define SK_REDACT_MIN 8
 
-void sk_push_redacted(lua_State *L, const char *s, const char *const *redact) {
-  lua_pushstring(L, s);
+/* The first place where a secret of redact starts in s[0..n), or NULL.
+ * Byte-exact (memmem): a NUL before a secret does not hide it. */
+static const char *find_secret(const char *s, size_t n, const char *const *redact,
+                               size_t *secret_len) {
+  const char *first = NULL;
   for (; *redact; redact++) {
-    if (strlen(*redact) >= SK_REDACT_MIN && strstr(lua_tostring(L, -1), *redact)) {
-      luaL_gsub(L, lua_tostring(L, -1), *redact, "[redacted]");
-      lua_remove(L, -2);
+    size_t len = strlen(*redact);
+    const char *at = len >= SK_REDACT_MIN ? memmem(s, n, *redact, len) : NULL;
+    if (at && (!first || at < first)) {
+      first = at;
+      *secret_len = len;
     }
   }
+  return first;
+}
+
+void sk_push_redacted(lua_State *L, const char *s, size_t n, const char *const *redact) {
+  luaL_Buffer b;
+  size_t len;
+  const char *at = find_secret(s, n, redact, &len);
+  if (!at) {
+    lua_pushlstring(L, s, n);
+    return;
+  }
+  luaL_buffinit(L, &b);
+  do {
+    luaL_addlstring(&b, s, (size_t)(at - s));
+    luaL_addstring(&b, "[redacted]");
+    n -= (size_t)(at - s) + len;
+    s = at + len;
+  } while ((at = find_secret(s, n, redact, &len)) != NULL);
+  luaL_addlstring(&b, s, n);
+  luaL_pushresult(&b);
+}
+
+static int has_secret(lua_State *L, int idx, const char *const *redact) {
+  size_t n, len;
+  const char *s;
+  if (lua_type(L, idx) != LUA_TSTRING) return 0;
+  s = lua_tolstring(L, idx, &n);
+  return find_secret(s, n, redact, &len) != NULL;
+}
+
+/* Pushes the string at idx, masked. */
+static void push_redacted_value(lua_State *L, int idx, const char *const *redact) {
+  size_t n;
+  const char *s = lua_tolstring(L, idx, &n);
+  sk_push_redacted(L, s, n, redact);
 }
 
 /* Pushes the value of the first of keys (NULL-terminated) that holds a
- * string and returns it; pushes nothing and returns NULL if none does. */
-static const char *string_field(lua_State *L, int idx, const char *const *keys) {
+ * non-empty string, masked, and returns it; pushes nothing and returns
+ * NULL if none does. */
+static const char *string_field(lua_State *L, int idx, const char *const *keys,
+                                const char *const *redact) {
   for (; *keys; keys++) {
     lua_getfield(L, idx, *keys);
-    if (lua_type(L, -1) == LUA_TSTRING) return lua_tostring(L, -1);
+    /* non-empty as a C string: the message is one (it stops at a NUL) */
+    if (lua_type(L, -1) == LUA_TSTRING && *lua_tostring(L, -1)) {
+      push_redacted_value(L, -1, redact);
+      lua_remove(L, -2);
+      return lua_tostring(L, -1);
+    }
     lua_pop(L, 1);
   }
   return NULL;
+}
+
+/* Masks every string, keys included, in the decoded table at idx, in
+ * place. The decoder's depth limit bounds the recursion. */
+static void redact_table(lua_State *L, int idx, const char *const *redact) {
+  int renamed, i, n = 0;
+  if (!lua_checkstack(L, 6)) return;
+  lua_newtable(L); /* keys to rename: a key cannot be added during lua_next */
+  renamed = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (has_secret(L, -1, redact)) {
+      lua_pushvalue(L, -2);
+      push_redacted_value(L, -2, redact);
+      lua_rawset(L, idx); /* assigning an existing field is allowed in lua_next */
+    } else if (lua_type(L, -1) == LUA_TTABLE) {
+      redact_table(L, lua_gettop(L), redact);
+    }
+    lua_pop(L, 1);
+    if (has_secret(L, -1, redact)) {
+      lua_pushvalue(L, -1);
+      lua_rawseti(L, renamed, ++n);
+    }
+  }
+  for (i = 1; i <= n; i++) {
+    lua_rawgeti(L, renamed, i);                       /* key */
+    push_redacted_value(L, -1, redact); /* key, masked */
+    lua_pushvalue(L, -2);
+    lua_rawget(L, idx); /* key, masked, value */
+    lua_rawset(L, idx); /* key */
+    lua_pushnil(L);
+    lua_rawset(L, idx);
+  }
+  lua_pop(L, 1);
 }
 
 void sk_error_push_response(lua_State *L, sk_error_info *info, int decoder_idx, const char *body,
@@ -67,37 +149,34 @@ void sk_error_push_response(lua_State *L, sk_error_info *info, int decoder_idx, 
   int base = lua_gettop(L), details = 0;
   snprintf(message, sizeof message, "HTTP %ld", info->status);
   info->message = message;
-  if (len) {
-    size_t n;
-    const char *clean;
-    /* Masked before decoding, so no field (details included) keeps them. */
-    lua_pushlstring(L, body, len);
-    if (strlen(lua_tostring(L, -1)) == len) {
-      sk_push_redacted(L, lua_tostring(L, -1), redact);
-      lua_remove(L, -2);
-    }
-    clean = lua_tolstring(L, -1, &n);
-    if (sk_json_decode(L, decoder_idx, clean, n) == 0 && lua_istable(L, -1)) {
-      int decoded = lua_gettop(L);
-      /* {code, message, details} from the API, {error, error_description}
-       * from the OAuth endpoint, {title, detail} from RFC 7807 problem
-       * bodies (proxies, gateways). Each stays on the stack while used. */
-      static const char *const code_keys[] = {"code", "error", NULL};
-      static const char *const message_keys[] = {"message", "error_description", "detail",
-                                                 "title", NULL};
-      const char *text;
-      info->code = string_field(L, decoded, code_keys);
-      if ((text = string_field(L, decoded, message_keys)) != NULL) info->message = text;
-      lua_getfield(L, decoded, "details");
-      if (!lua_isnil(L, -1)) details = lua_gettop(L);
-    } else if (content_type && *content_type) {
-      snprintf(message, sizeof message, "HTTP %ld with a non-JSON body (%.120s)", info->status,
-               content_type);
-    }
+  /* Masked after decoding: a JSON escape inside a secret would slip past
+   * masking of the raw text. */
+  if (len && sk_json_decode(L, decoder_idx, body, len) == 0 && lua_istable(L, -1)) {
+    int decoded = lua_gettop(L);
+    /* {code, message, details} from the API, {error, error_description}
+     * from the OAuth endpoint, {title, detail} from RFC 7807 problem
+     * bodies (proxies, gateways). Each stays on the stack while used. */
+    static const char *const code_keys[] = {"code", "error", NULL};
+    static const char *const message_keys[] = {"message", "error_description", "detail", "title",
+                                               NULL};
+    const char *text;
+    info->code = string_field(L, decoded, code_keys, redact);
+    if ((text = string_field(L, decoded, message_keys, redact)) != NULL) info->message = text;
+    lua_getfield(L, decoded, "details");
+    if (lua_istable(L, -1)) redact_table(L, lua_gettop(L), redact);
+    if (!lua_isnil(L, -1)) details = lua_gettop(L);
+  } else if (len && content_type && *content_type) {
+    snprintf(message, sizeof message, "HTTP %ld with a non-JSON body (%.120s)", info->status,
+             content_type);
+    sk_push_redacted(L, message, strlen(message), redact);
+    info->message = lua_tostring(L, -1);
   }
   sk_error_push(L, info, details);
-  lua_replace(L, base + 1);
-  lua_settop(L, base + 1);
+  /* The error object replaces what reading the body left on the stack. */
+  if (lua_gettop(L) > base + 1) {
+    lua_replace(L, base + 1);
+    lua_settop(L, base + 1);
+  }
 }
 
 static const char *field(lua_State *L, int idx, const char *key) {

@@ -392,6 +392,11 @@ int sk_json_decode(lua_State *L, int decoder_idx, const char *s, size_t n) {
     lua_pushstring(L, msg);
     return -1;
   }
+  /* Never valid JSON, and lua-cjson would stop reading at it. */
+  if (memchr(s, '\0', n) != NULL) {
+    lua_pushliteral(L, "NUL byte in JSON text");
+    return -1;
+  }
   lua_pushvalue(L, decoder_idx);
   lua_pushlstring(L, n > 0 ? s : "", n);
   if (lua_pcall(L, 1, 1, 0) != LUA_OK) {

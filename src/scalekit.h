@@ -178,8 +178,9 @@ void sk_error_register(lua_State *L);
  * any body. */
 void sk_error_push_response(lua_State *L, sk_error_info *info, int decoder_idx, const char *body,
                             size_t len, const char *content_type, const char *const *redact);
-/* Pushes s with every string of redact replaced by "[redacted]". */
-void sk_push_redacted(lua_State *L, const char *s, const char *const *redact);
+/* Pushes s[0..n) with every string of redact (8 bytes or longer)
+ * replaced by "[redacted]". */
+void sk_push_redacted(lua_State *L, const char *s, size_t n, const char *const *redact);
 
 /* ---- operations.c: the API as data ------------------------------------- */
 

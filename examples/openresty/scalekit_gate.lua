@@ -6,6 +6,7 @@
 --
 -- Where the organization id comes from is up to you: here a request
 -- header, in production rather a claim of a session or token you verified.
+-- luacheck: globals ngx
 local scalekit = require "scalekit"
 local lrucache = require "resty.lrucache"
 
