@@ -25,7 +25,7 @@ static lua_State *L;
 #define CHECK_FN 2
 
 static const char *const CHECK =
-    "local lib, SECRET, TOKEN, IGNORE_LEAKS = ...\n"
+    "local lib, SECRET, TOKEN = ...\n"
     "local describe, same = lib.describe, lib.same\n"
     "local function cut(s) return (s:match('^[^%z]*')) end\n"
     "local function has_secret(s)\n"
@@ -48,10 +48,10 @@ static const char *const CHECK =
     "return function(err, mt, status, body, ctype, ok, decoded)\n"
     "  if type(err) ~= 'table' then return 'not a table: ' .. describe(err) end\n"
     "  if getmetatable(err) ~= mt then return 'no error metatable' end\n"
-    "  local e = not IGNORE_LEAKS and leak(err, 'err', {})\n"
+    "  local e = leak(err, 'err', {})\n"
     "  if e then return 'secret in ' .. e end\n"
     "  local line = tostring(err)\n"
-    "  if not IGNORE_LEAKS and has_secret(line) then return 'secret in tostring: ' .. line end\n"
+    "  if has_secret(line) then return 'secret in tostring: ' .. line end\n"
     "  if line:find('[%c\\127]') then return 'tostring not one line: ' .. ('%q'):format(line) end\n"
     "  local head = 'scalekit: api error ' .. status\n"
     "  if line:sub(1, #head) ~= head then return 'tostring: ' .. line end\n"
@@ -104,14 +104,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   lua_pushvalue(L, lib);
   lua_pushliteral(L, SECRET);
   lua_pushliteral(L, TOKEN);
-  /* -DFUZZ_SKIP_KNOWN: skip the checks of the findings in fuzz/README.md
-   * (secrets, empty body), to look for other bugs while they are open. */
-#ifdef FUZZ_SKIP_KNOWN
-  lua_pushboolean(L, 1);
-#else
-  lua_pushboolean(L, 0);
-#endif
-  if (lua_pcall(L, 4, 1, 0) != LUA_OK) abort();
+  if (lua_pcall(L, 3, 1, 0) != LUA_OK) abort();
   lua_remove(L, lib);
   if (lua_gettop(L) != CHECK_FN) abort();
   return 0;
@@ -143,12 +136,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size -= ctlen + 1;
   }
   blen = size;
-#ifdef FUZZ_SKIP_KNOWN
-  if (blen == 0) {
-    free(ctype);
-    return 0;
-  }
-#endif
   body = malloc(blen ? blen : 1);
   if (body == NULL) abort();
   memcpy(body, data, blen);
