@@ -70,6 +70,13 @@ describe("error bodies", function()
     assert.same({ { ["[redacted]"] = "[redacted]" } }, err.details)
   end)
 
+  it("masks a secret in details that are a string instead of a list", function()
+    server:fault { operation = "getOrganization", status = 400,
+                   json = { code = "BAD", message = "no", details = "was " .. LONG_SECRET } }
+    local _, err = sk.organizations:get("org_1")
+    assert.equal("was [redacted]", err.details)
+  end)
+
   it("masks a secret in the content type of a non-JSON error", function()
     server:fault { operation = "getOrganization", status = 502, content_type = "text/html; x=" .. LONG_SECRET,
                    body = "<html>bad gateway</html>" }

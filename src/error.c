@@ -163,7 +163,12 @@ void sk_error_push_response(lua_State *L, sk_error_info *info, int decoder_idx, 
     info->code = string_field(L, decoded, code_keys, redact);
     if ((text = string_field(L, decoded, message_keys, redact)) != NULL) info->message = text;
     lua_getfield(L, decoded, "details");
-    if (lua_istable(L, -1)) redact_table(L, lua_gettop(L), redact);
+    if (lua_istable(L, -1)) {
+      redact_table(L, lua_gettop(L), redact);
+    } else if (lua_type(L, -1) == LUA_TSTRING) { /* not the documented shape */
+      push_redacted_value(L, -1, redact);
+      lua_remove(L, -2);
+    }
     if (!lua_isnil(L, -1)) details = lua_gettop(L);
   } else if (len && content_type && *content_type) {
     snprintf(message, sizeof message, "HTTP %ld with a non-JSON body (%.120s)", info->status,
