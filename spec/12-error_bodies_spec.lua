@@ -38,6 +38,7 @@ describe("error bodies", function()
     assert.equal("Your request is not valid", err.message)
     server:fault { operation = "listOrganizations", status = 500, json = { title = "Boom" } }
     page, err = sk.organizations:list()
+    assert.is_nil(page)
     assert.equal("Boom", err.message)
   end)
 
