@@ -294,3 +294,12 @@ ROCK_LOAD_CHECK = \
   package.path = tree .. "/share/lua/$(LUA_ABI)/?.lua;" .. package.path \
   require "scalekit.core" \
   print("check-luarocks: scalekit.core loads from " .. so)
+
+# ---- static checks: luacheck on the Lua, cppcheck on the C ----
+.PHONY: lint
+
+lint:
+	@command -v luacheck >/dev/null 2>&1 || $(MAKE) --no-print-directory deps DEB_PACKAGES=lua-check
+	luacheck --formatter plain lua spec bench fuzz examples
+	cppcheck --enable=warning,style,performance --error-exitcode=1 -q \
+	  --suppress=toomanyconfigs -I src -I $(LUA_INCDIR) src/*.c
