@@ -251,6 +251,16 @@ describe("pagination", function()
       assert.are.equal(2, #logged(server, USERS_OP))
     end)
 
+    it("is not what an empty token sent and an empty token back are", function()
+      -- page_token = "" asks for the first page; "" back means the end
+      local org, dir = directory(30)
+      local ok, err, users = walk(function()
+        return sk.directories:each_user(org, dir, { page_size = 100, page_token = "" })
+      end)
+      assert.is_true(ok, tostring(err))
+      assert.are.equal(30, #users)
+    end)
+
     it("makes pages raise a decode error", function()
       local org, dir = directory(250)
       repeat_token(org, dir)
