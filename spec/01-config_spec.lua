@@ -4,6 +4,7 @@
 local fake = require "spec.helpers.fake"
 local util = require "spec.helpers.util"
 local scalekit = require "scalekit"
+local process = require "spec.helpers.process"
 
 local merge, form_decode, leaks = util.merge, util.form_decode, util.leaks
 
@@ -11,9 +12,7 @@ local SECRET = "sk-secret-0xC0FFEE"
 local VARS = { "SCALEKIT_ENVIRONMENT_URL", "SCALEKIT_CLIENT_ID", "SCALEKIT_CLIENT_SECRET" }
 local LUA = "lua" .. _VERSION:match("%d+%.%d+")
 
-local function shquote(s)
-  return "'" .. (tostring(s):gsub("'", "'\\''")) .. "'"
-end
+local shquote = process.shquote
 
 -- Runs `code` in a fresh interpreter with the SCALEKIT_* variables removed
 -- and then `env` set; returns its combined output and exit code.
@@ -23,13 +22,8 @@ local function run_lua(env, code)
   words[#words + 1] = shquote("LUA_PATH=" .. package.path)
   words[#words + 1] = shquote("LUA_CPATH=" .. package.cpath)
   for k, v in pairs(env) do words[#words + 1] = shquote(k .. "=" .. v) end
-  -- the exit code is echoed: 5.1's popen close does not report it
-  words[#words + 1] = LUA .. " -e " .. shquote(code) .. " 2>&1; echo \"<exit $?>\""
-  local p = assert(io.popen(table.concat(words, " ")))
-  local out = p:read("*a")
-  p:close()
-  local rc = tonumber(out:match("<exit (%d+)>%s*$"))
-  return (out:gsub("<exit %d+>%s*$", "")), rc
+  words[#words + 1] = LUA .. " -e " .. shquote(code)
+  return process.run(table.concat(words, " "))
 end
 
 -- Child script: scalekit.new(<opts>), one API call, prints the outcome.

@@ -1,12 +1,11 @@
 -- The scripts in examples/ run unchanged against the fake server, as a
 -- newcomer would run them: a child interpreter, settings from SCALEKIT_*.
 local fake = require "spec.helpers.fake"
+local process = require "spec.helpers.process"
 
 local LUA = arg and arg[-1] or "lua5.4"
 
-local function shquote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local shquote = process.shquote
 
 -- Runs examples/<name> with args; returns its output and exit code.
 local function run_example(server, name, args)
@@ -19,11 +18,7 @@ local function run_example(server, name, args)
     LUA, "examples/" .. name,
   }
   for _, a in ipairs(args or {}) do cmd[#cmd + 1] = shquote(a) end
-  -- the exit code is echoed: 5.1's popen close does not report it
-  local p = assert(io.popen(table.concat(cmd, " ") .. " 2>&1; echo \"<exit $?>\""))
-  local out = p:read("*a")
-  p:close()
-  return (out:gsub("<exit %d+>%s*$", "")), tonumber(out:match("<exit (%d+)>%s*$"))
+  return process.run(table.concat(cmd, " "))
 end
 
 describe("examples", function()

@@ -19,6 +19,7 @@ local cjson = require "cjson"
 local socket = require "socket"
 local http = require "socket.http"
 local ltn12 = require "ltn12"
+local process = require "spec.helpers.process"
 
 local M = {}
 
@@ -30,40 +31,15 @@ local DEFAULTS = {
   timeout = 10,
 }
 
-local function shquote(s)
-  return "'" .. (tostring(s):gsub("'", "'\\''")) .. "'"
-end
-
 local function urlencode(s)
   return (tostring(s):gsub("[^%w%-%._~]", function(c)
     return ("%%%02X"):format(c:byte())
   end))
 end
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
--- os.execute returns a number in 5.1 and true/nil in 5.2+.
-local function execute_ok(cmd)
-  local r = os.execute(cmd)
-  return r == true or r == 0
-end
-
--- A process that has exited but not been reaped yet (zombie) counts as dead:
--- it is reaped by closing the popen handle.
-local function process_alive(pid)
-  local stat = read_file("/proc/" .. pid .. "/stat")
-  if stat then
-    return stat:match("%)%s+(%a)") ~= "Z"
-  end
-  if execute_ok("test -d /proc/self") then return false end -- /proc works: gone
-  return execute_ok("kill -0 " .. pid .. " 2>/dev/null")
-end
+-- A zombie is reaped by closing the popen handle.
+local shquote, read_file = process.shquote, process.read_file
+local execute_ok, process_alive = process.execute_ok, process.alive
 
 local function script_path()
   local src = debug.getinfo(1, "S").source

@@ -24,34 +24,12 @@
 -- --multiprocess), so there is nothing else to clean up.
 
 local socket = require "socket"
+local process = require "spec.helpers.process"
 
 local M = {}
 
-local function shquote(s)
-  return "'" .. (tostring(s):gsub("'", "'\\''")) .. "'"
-end
-
-local function read_file(path, offset)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  if offset and offset > 0 then f:seek("set", offset) end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function execute_ok(cmd)
-  local r = os.execute(cmd)
-  return r == true or r == 0
-end
-
--- A zombie (exited, not yet reaped) counts as dead.
-local function process_alive(pid)
-  local stat = read_file("/proc/" .. pid .. "/stat")
-  if stat then return stat:match("%)%s+(%a)") ~= "Z" end
-  if execute_ok("test -d /proc/self") then return false end
-  return execute_ok("kill -0 " .. pid .. " 2>/dev/null")
-end
+local shquote, read_file = process.shquote, process.read_file
+local execute_ok, process_alive = process.execute_ok, process.alive
 
 local function strip_ansi(s)
   return (s:gsub("\27%[[%d;]*%a", ""))

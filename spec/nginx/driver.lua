@@ -6,24 +6,14 @@
 --   local status, body = nginx:get("/api/get_org/org_1")
 --   nginx:stop()   -- always, in teardown
 local socket = require "socket"
+local process = require "spec.helpers.process"
 
 local M = {}
 
 local NGINX = os.getenv("NGINX") or "nginx"
 local ROOT = os.getenv("SCALEKIT_ROOT") or io.popen("pwd"):read("*l")
 
-local function sh(cmd)
-  local ok = os.execute(cmd)
-  return ok == true or ok == 0
-end
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local sh, read_file, shquote = process.execute_ok, process.read_file, process.shquote
 
 local function write_file(path, s)
   local f = assert(io.open(path, "wb"))
@@ -47,10 +37,6 @@ end
 
 local Nginx = {}
 Nginx.__index = Nginx
-
-local function shquote(v)
-  return "'" .. tostring(v):gsub("'", "'\\''") .. "'"
-end
 
 -- Writes conf (and files: name -> content) into a new prefix and starts
 -- nginx there, with env (name -> value) added to its environment.
