@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "scalekit.h"
+#include "buf.h"
 
 #define SK_BUF_MIN 256
 

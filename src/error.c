@@ -4,27 +4,28 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include "scalekit.h"
+#include "error.h"
+#include "json.h"
 
-static void set_string(lua_State *L, const char *key, const char *value) {
+static void set_string(lua_State *L, const char *key, const char *value, sk_masks masks) {
   if (value && *value) {
-    lua_pushstring(L, value);
+    sk_push_masked(L, masks, value, strlen(value));
     lua_setfield(L, -2, key);
   }
 }
 
-void sk_error_push(lua_State *L, const sk_error_info *info, int details_idx) {
+void sk_error_push(lua_State *L, const sk_error_info *info, int details_idx, sk_masks masks) {
   if (details_idx) details_idx = lua_absindex(L, details_idx);
   lua_createtable(L, 0, 10);
-  set_string(L, "kind", info->kind);
+  set_string(L, "kind", info->kind, NULL);
   if (info->status > 0) {
     lua_pushinteger(L, (lua_Integer)info->status);
     lua_setfield(L, -2, "status");
   }
-  set_string(L, "code", info->code);
-  set_string(L, "message", info->message);
-  set_string(L, "request_id", info->request_id);
-  set_string(L, "operation", info->operation);
+  set_string(L, "code", info->code, masks);
+  set_string(L, "message", info->message, masks);
+  set_string(L, "request_id", info->request_id, masks);
+  set_string(L, "operation", info->operation, NULL);
   lua_pushboolean(L, info->retryable);
   lua_setfield(L, -2, "retryable");
   lua_pushinteger(L, info->attempts);
@@ -37,65 +38,25 @@ void sk_error_push(lua_State *L, const sk_error_info *info, int details_idx) {
   lua_setmetatable(L, -2);
 }
 
-/* Shorter values are not masked: they would garble ordinary words
- * ("string" as a mock server's token) and real secrets are far longer. */
-#define SK_REDACT_MIN 8
-
-/* The first place where a secret of redact starts in s[0..n), or NULL.
- * Byte-exact (memmem): a NUL before a secret does not hide it. */
-static const char *find_secret(const char *s, size_t n, const char *const *redact,
-                               size_t *secret_len) {
-  const char *first = NULL;
-  for (; *redact; redact++) {
-    size_t len = strlen(*redact);
-    const char *at = len >= SK_REDACT_MIN ? memmem(s, n, *redact, len) : NULL;
-    if (at && (!first || at < first)) {
-      first = at;
-      *secret_len = len;
-    }
-  }
-  return first;
-}
-
-void sk_push_redacted(lua_State *L, const char *s, size_t n, const char *const *redact) {
-  luaL_Buffer b;
-  size_t len;
-  const char *at = find_secret(s, n, redact, &len);
-  if (!at) {
-    lua_pushlstring(L, s, n);
-    return;
-  }
-  luaL_buffinit(L, &b);
-  do {
-    luaL_addlstring(&b, s, (size_t)(at - s));
-    luaL_addstring(&b, "[redacted]");
-    n -= (size_t)(at - s) + len;
-    s = at + len;
-  } while ((at = find_secret(s, n, redact, &len)) != NULL);
-  luaL_addlstring(&b, s, n);
-  luaL_pushresult(&b);
-}
-
-static int has_secret(lua_State *L, int idx, const char *const *redact) {
-  size_t n, len;
+static int has_secret(lua_State *L, int idx, sk_masks masks) {
+  size_t n, len = 0;
   const char *s;
   if (lua_type(L, idx) != LUA_TSTRING) return 0;
   s = lua_tolstring(L, idx, &n);
-  return find_secret(s, n, redact, &len) != NULL;
+  return sk_mask_find(masks, s, n, &len) != NULL;
 }
 
-/* Pushes the string at idx, masked. */
-static void push_redacted_value(lua_State *L, int idx, const char *const *redact) {
+static void push_redacted_value(lua_State *L, int idx, sk_masks masks) {
   size_t n;
   const char *s = lua_tolstring(L, idx, &n);
-  sk_push_redacted(L, s, n, redact);
+  sk_push_masked(L, masks, s, n);
 }
 
 /* Pushes the value of the first of keys (NULL-terminated) that holds a
  * non-empty string, masked, and returns it; pushes nothing and returns
  * NULL if none does. */
 static const char *string_field(lua_State *L, int idx, const char *const *keys,
-                                const char *const *redact) {
+                                sk_masks redact) {
   for (; *keys; keys++) {
     lua_getfield(L, idx, *keys);
     /* non-empty as a C string: the message is one (it stops at a NUL) */
@@ -111,7 +72,7 @@ static const char *string_field(lua_State *L, int idx, const char *const *keys,
 
 /* Masks every string, keys included, in the decoded table at idx, in
  * place. The decoder's depth limit bounds the recursion. */
-static void redact_table(lua_State *L, int idx, const char *const *redact) {
+static void redact_table(lua_State *L, int idx, sk_masks redact) {
   int renamed, i, n = 0;
   if (!lua_checkstack(L, 6)) return;
   lua_newtable(L); /* keys to rename: a key cannot be added during lua_next */
@@ -144,7 +105,7 @@ static void redact_table(lua_State *L, int idx, const char *const *redact) {
 }
 
 void sk_error_push_response(lua_State *L, sk_error_info *info, int decoder_idx, const char *body,
-                            size_t len, const char *content_type, const char *const *redact) {
+                            size_t len, const char *content_type, sk_masks redact) {
   char message[200];
   int base = lua_gettop(L), details = 0;
   snprintf(message, sizeof message, "HTTP %ld", info->status);
@@ -173,10 +134,10 @@ void sk_error_push_response(lua_State *L, sk_error_info *info, int decoder_idx, 
   } else if (len && content_type && *content_type) {
     snprintf(message, sizeof message, "HTTP %ld with a non-JSON body (%.120s)", info->status,
              content_type);
-    sk_push_redacted(L, message, strlen(message), redact);
+    sk_push_masked(L, redact, message, strlen(message));
     info->message = lua_tostring(L, -1);
   }
-  sk_error_push(L, info, details);
+  sk_error_push(L, info, details, redact);
   /* The error object replaces what reading the body left on the stack. */
   if (lua_gettop(L) > base + 1) {
     lua_replace(L, base + 1);
@@ -264,14 +225,22 @@ void sk_error_register(lua_State *L) {
   lua_pop(L, 1);
 }
 
-int sk_argerror(lua_State *L, const char *who, const char *fmt, ...) {
-  va_list ap;
-  luaL_where(L, 1); /* the Lua caller's file:line */
-  lua_pushstring(L, who);
-  lua_pushliteral(L, ": ");
-  va_start(ap, fmt);
-  lua_pushvfstring(L, fmt, ap);
-  va_end(ap);
-  lua_concat(L, 4);
-  return lua_error(L);
+int sk_error_is(lua_State *L) {
+  int yes = 0;
+  if (lua_getmetatable(L, 1)) {
+    luaL_getmetatable(L, SK_ERROR_MT);
+    yes = lua_rawequal(L, -1, -2);
+  }
+  lua_pushboolean(L, yes);
+  return 1;
+}
+
+/* Gives a plain table (an error built in Lua, or one that crossed from
+ * another Lua VM) the error metatable. */
+int sk_error_adopt(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  luaL_getmetatable(L, SK_ERROR_MT);
+  lua_setmetatable(L, 1);
+  return 1;
 }

@@ -1,7 +1,11 @@
 /* Parsing of raw response header lines and of Retry-After values. */
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-#include "scalekit.h"
+#include <curl/curl.h>
+
+#include "headers.h"
 
 /* Values above this are capped so that conversions never overflow; no
  * sensible wait is that long anyway (about 31 years). */
@@ -80,4 +84,16 @@ double sk_retry_after_seconds(const char *value, time_t now) {
   if (secs < 0)
     return 0;
   return secs > SK_RETRY_AFTER_MAX ? SK_RETRY_AFTER_MAX : secs;
+}
+
+long sk_cache_max_age(const char *value) {
+  const char *p;
+  for (p = value; *p; p++) {
+    if ((p == value || p[-1] == ' ' || p[-1] == ',') && strncasecmp(p, "max-age=", 8) == 0) {
+      char *end;
+      long v = strtol(p + 8, &end, 10);
+      return end > p + 8 && v >= 0 ? v : -1;
+    }
+  }
+  return -1;
 }

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "scalekit.h"
+#include "json.h"
 
 #define SK_JSON_MAX_DEPTH 64
 /* sk_json_normalize's recursion bound: lua-cjson's default decode depth,
@@ -75,7 +75,7 @@ static int sk_enc_fail(sk_enc *e, int level, const char *fmt, ...) {
   return -1;
 }
 
-static void sk_enc_string(sk_buf *b, const char *s, size_t n) {
+void sk_json_add_string(sk_buf *b, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
   size_t i = 0;
   sk_buf_addc(b, '"');
@@ -219,7 +219,7 @@ static int sk_enc_table(sk_enc *e, int idx, int level) {
     if (!first)
       sk_buf_addc(e->b, ',');
     first = 0;
-    sk_enc_string(e->b, key, klen);
+    sk_json_add_string(e->b, key, klen);
     sk_buf_addc(e->b, ':');
     e->path[level].key = key;
     e->path[level].len = klen;
@@ -248,7 +248,7 @@ static int sk_enc_value(sk_enc *e, int idx, int level) {
     /* JSON text is UTF-8: anything else would reach the server garbled. */
     if (!sk_utf8_valid(s, n, &bad))
       return sk_enc_fail(e, level, "invalid UTF-8 at byte %zu", bad);
-    sk_enc_string(e->b, s, n);
+    sk_json_add_string(e->b, s, n);
     return 0;
   }
   case LUA_TTABLE:

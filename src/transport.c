@@ -2,7 +2,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "scalekit.h"
+#include "headers.h"
+#include "transport.h"
+#include "url.h"
+#include "util.h"
 
 void sk_transport_global_init(void) {
   /* Called from luaopen_scalekit_core, which Lua runs under its own lock
@@ -15,6 +18,7 @@ void sk_transport_global_init(void) {
 
 void sk_http_response_init(sk_http_response *res) {
   memset(res, 0, sizeof *res);
+  res->max_age = -1;
   sk_buf_init(&res->body);
 }
 
@@ -42,12 +46,15 @@ static size_t sk_on_header(char *p, size_t size, size_t nmemb, void *ud) {
     res->request_id[0] = '\0';
     res->retry_after[0] = '\0';
     res->content_type[0] = '\0';
+    res->max_age = -1;
   } else if (!sk_header_value(p, n, "x-request-id", res->request_id,
                               sizeof res->request_id) &&
              !sk_header_value(p, n, "retry-after", res->retry_after,
                               sizeof res->retry_after)) {
-    sk_header_value(p, n, "content-type", res->content_type,
-                    sizeof res->content_type);
+    char cache[128];
+    if (!sk_header_value(p, n, "content-type", res->content_type, sizeof res->content_type) &&
+        sk_header_value(p, n, "cache-control", cache, sizeof cache))
+      res->max_age = sk_cache_max_age(cache);
   }
   return n;
 }
@@ -134,6 +141,7 @@ CURLcode sk_transport_setup(CURL *easy, const sk_transport_config *cfg,
   res->request_id[0] = '\0';
   res->retry_after[0] = '\0';
   res->content_type[0] = '\0';
+  res->max_age = -1;
   res->error[0] = '\0';
   sk_buf_reset(&res->body);
 
@@ -146,6 +154,11 @@ CURLcode sk_transport_setup(CURL *easy, const sk_transport_config *cfg,
 
   SK_SET(CURLOPT_ERRORBUFFER, res->error);
   SK_SET(CURLOPT_URL, req->url);
+  /* Path parameters are escaped into their own segment; libcurl must not
+   * squash dot segments on top of that. */
+  SK_SET(CURLOPT_PATH_AS_IS, 1L);
+  if (cfg->proxy != NULL)
+    SK_SET(CURLOPT_PROXY, cfg->proxy);
 
   if (strcmp(method, "POST") == 0) {
     SK_SET(CURLOPT_POSTFIELDSIZE_LARGE,

@@ -1,7 +1,7 @@
 /* Percent-encoding of untrusted strings into URL paths, queries and forms. */
 #include <string.h>
 
-#include "scalekit.h"
+#include "url.h"
 
 static int sk_unreserved(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
