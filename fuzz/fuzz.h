@@ -14,7 +14,13 @@
 #include <lualib.h>
 #include <lauxlib.h>
 
-#include "scalekit.h"
+#include <curl/curl.h>
+
+#include "error.h"
+#include "headers.h"
+#include "json.h"
+#include "mask.h"
+#include "url.h"
 
 /* An invariant broke: say which and crash, so libFuzzer saves the input. */
 #define FUZZ_CHECK(cond, ...)                                                \

@@ -63,7 +63,8 @@ int sk_call_iterate(lua_State *L, int client_idx, const sk_operation *op, int pa
   int base;
   client_idx = lua_absindex(L, client_idx);
   params_idx = lua_absindex(L, params_idx);
-  if (op->paging == SK_PAGING_NONE) return sk_argerror(L, who, "%s is not paged", op->id);
+  if (op->paging == SK_PAGING_NONE && !op->items)
+    return sk_argerror(L, who, "%s returns no list", op->id);
   lua_getfield(L, LUA_REGISTRYINDEX, SK_ITERATE_KEY);
   if (!lua_isfunction(L, -1))
     return sk_argerror(L, who, "iterators need the Lua layer: require \"scalekit\"");

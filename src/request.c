@@ -39,8 +39,9 @@ static int_check integer_value(lua_State *L, int idx, int format, long long *out
   {
     lua_Number d = lua_tonumber(L, idx);
     if (!sk_finite(d) || d != (lua_Number)(long long)d) return INT_NOT_INTEGER;
-    /* beyond 2^53 a float no longer says which integer was meant */
-    if (d > MAX_SAFE_DOUBLE_INT || d < -MAX_SAFE_DOUBLE_INT) return INT_OUT_OF_RANGE;
+    /* from 2^53 on, a float no longer says which integer was meant
+     * (2^53 + 1 rounds to 2^53) */
+    if (d >= MAX_SAFE_DOUBLE_INT || d <= -MAX_SAFE_DOUBLE_INT) return INT_OUT_OF_RANGE;
     v = (long long)d;
   }
   switch (format) {
@@ -72,7 +73,7 @@ static void check_type(lua_State *L, int idx, int type, int format, const char *
           sk_argerror(L, who, "field '%s' is out of range (%s)", field,
                       format == SK_F_INT32    ? "32-bit integer"
                       : format == SK_F_UINT32 ? "unsigned 32-bit integer"
-                                              : "integer exact in a double, |n| <= 2^53");
+                                              : "an integer given as a float must be below 2^53");
           return;
         default: ok = 0;
       }
@@ -133,6 +134,48 @@ static void push_value(lua_State *L, const sk_client *c, const sk_operation *op,
   }
 }
 
+static int same_string(const char *a, const char *b) {
+  return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Two names for one field on the wire (a first-document name kept as an
+ * alias of the live one, e.g. tool_input and params). */
+static int same_field(const sk_param *a, const sk_param *b) {
+  return a->in == b->in && same_string(a->parent, b->parent) && strcmp(a->wire, b->wire) == 0;
+}
+
+/* The first parameter of op naming the same field as p. */
+static const sk_param *primary_of(const sk_operation *op, const sk_param *p) {
+  const sk_param *q;
+  for (q = op->params; q != p; q++)
+    if (same_field(q, p)) return q;
+  return p;
+}
+
+/* Pushes the value of the field whose primary parameter is p, under
+ * whichever of its names the caller used (two at once raise), or its
+ * fallback; returns the parameter that names it. */
+static const sk_param *push_field(lua_State *L, const sk_client *c, const sk_operation *op,
+                                  int params_idx, const sk_param *p, const char *who,
+                                  sk_request *req) {
+  const sk_param *q, *given = NULL;
+  for (q = p; q->name && params_idx; q++) {
+    if (!same_field(q, p)) continue;
+    lua_pushstring(L, q->name);
+    lua_rawget(L, params_idx);
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+    } else if (given) {
+      sk_argerror(L, who, "'%s' and '%s' are the same field: give one", given->name, q->name);
+    } else {
+      given = q;
+    }
+  }
+  if (given) return given;
+  push_value(L, c, op, 0, p, req);
+  return p;
+}
+
 static void check_keys(lua_State *L, const sk_operation *op, int params_idx, const char *who) {
   lua_pushnil(L);
   while (lua_next(L, params_idx)) {
@@ -186,7 +229,7 @@ static void build_url(lua_State *L, const sk_client *c, const sk_operation *op, 
     const char *value;
     p = path_param(op, open + 1, (size_t)(close - open - 1));
     sk_buf_add(url, t, (size_t)(open - t));
-    push_value(L, c, op, params_idx, p, req);
+    p = push_field(L, c, op, params_idx, p, who, req);
     if (lua_isnil(L, -1)) sk_argerror(L, who, "missing required field '%s'", p->name);
     snprintf(what, sizeof what, "'%s'", p->name);
     sk_request_check_path_value(L, -1, who, what);
@@ -198,8 +241,9 @@ static void build_url(lua_State *L, const sk_client *c, const sk_operation *op, 
   }
   sk_buf_adds(url, t);
   for (p = op->params; p->name; p++) {
-    if (p->in != SK_IN_QUERY) continue;
-    push_value(L, c, op, params_idx, p, req);
+    const sk_param *field = p;
+    if (p->in != SK_IN_QUERY || primary_of(op, p) != p) continue;
+    p = push_field(L, c, op, params_idx, p, who, req);
     if (lua_isnil(L, -1)) {
       if (p->required) sk_argerror(L, who, "missing required field '%s'", p->name);
     } else if (p->type == SK_T_ARRAY) {
@@ -222,6 +266,7 @@ static void build_url(lua_State *L, const sk_client *c, const sk_operation *op, 
       add_query_value(L, url, p->wire, lua_gettop(L), p->type);
     }
     lua_pop(L, 1);
+    p = field;
   }
 }
 
@@ -292,13 +337,14 @@ static void add_container(lua_State *L, const sk_client *c, const sk_operation *
     }
   }
   for (p = op->params; p->name; p++) {
-    if (!p->parent || strcmp(p->parent, container->wire) != 0) continue;
-    push_value(L, c, op, params_idx, p, req);
+    const sk_param *given;
+    if (!p->parent || strcmp(p->parent, container->wire) != 0 || primary_of(op, p) != p) continue;
+    given = push_field(L, c, op, params_idx, p, who, req);
     if (lua_isnil(L, -1)) {
       if (p->required) sk_argerror(L, who, "missing required field '%s'", p->name);
     } else {
       add_key(body, &first, p->wire);
-      add_json_value(L, -1, p, who, body);
+      add_json_value(L, -1, given, who, body);
     }
     lua_pop(L, 1);
   }
@@ -333,8 +379,9 @@ static void build_json_body(lua_State *L, const sk_client *c, const sk_operation
   sk_buf *body = &req->body;
   sk_buf_addc(body, '{');
   for (p = op->params; p->name; p++) {
-    if (p->in != SK_IN_BODY || p->parent) continue;
-    push_value(L, c, op, params_idx, p, req);
+    const sk_param *given;
+    if (p->in != SK_IN_BODY || p->parent || primary_of(op, p) != p) continue;
+    given = push_field(L, c, op, params_idx, p, who, req);
     if (has_children(op, p)) {
       if (!lua_isnil(L, -1) || any_child_given(L, op, params_idx, p)) {
         add_key(body, &first, p->wire);
@@ -346,7 +393,7 @@ static void build_json_body(lua_State *L, const sk_client *c, const sk_operation
       if (p->required) sk_argerror(L, who, "missing required field '%s'", p->name);
     } else {
       add_key(body, &first, p->wire);
-      add_json_value(L, -1, p, who, body);
+      add_json_value(L, -1, given, who, body);
     }
     lua_pop(L, 1);
   }
@@ -370,14 +417,15 @@ static void build_form_body(lua_State *L, const sk_client *c, const sk_operation
   for (p = op->params; p->name; p++) {
     const char *value;
     size_t n;
-    if (p->in != SK_IN_BODY) continue;
-    push_value(L, c, op, params_idx, p, req);
+    const sk_param *given;
+    if (p->in != SK_IN_BODY || primary_of(op, p) != p) continue;
+    given = push_field(L, c, op, params_idx, p, who, req);
     if (lua_isnil(L, -1)) {
       if (p->required) sk_argerror(L, who, "missing required field '%s'", p->name);
       lua_pop(L, 1);
       continue;
     }
-    check_type(L, -1, p->type, p->format, who, p->name);
+    check_type(L, -1, given->type, given->format, who, given->name);
     value = lua_tolstring(L, -1, &n);
     if (req->body.len) sk_buf_addc(&req->body, '&');
     sk_buf_adds(&req->body, p->wire);

@@ -52,6 +52,7 @@ return function(client, operation, params, pages, who)
       if by_number and params.page_number == nil then params.page_number = 1 end
       return true
     end
+    if op.paging == "none" then return nil end -- one answer holds the whole list
     if by_number then
       local size = params.page_size
       if last_count == 0 or (size and last_count < size) then return nil end
