@@ -1,6 +1,6 @@
 -- sk.organizations against the fake Scalekit server: every method, a
 -- success and a failure each, and the request the server received.
-local fake = require "spec.helpers.fake"
+local fixture = require "spec.helpers.fixture"
 local util = require "spec.helpers.util"
 local scalekit = require "scalekit"
 local cjson = require "cjson"
@@ -17,22 +17,7 @@ end
 
 describe("organizations", function()
   local server, sk
-
-  setup(function()
-    server = fake.start {}
-    sk = scalekit.new(server:env())
-  end)
-
-  teardown(function()
-    if sk then sk:close() end
-    if server then server:stop() end
-  end)
-
-  before_each(function()
-    -- keep_tokens: the client's cached token stays valid, so the log holds
-    -- only the requests made by the test.
-    server:reset { keep_tokens = true }
-  end)
+  fixture.fake({ client = "shared" }, function(s, c) server, sk = s, c end)
 
   describe("list", function()
     it("returns one page: items, next_page_token and an integer total_size", function()
@@ -82,7 +67,7 @@ describe("organizations", function()
 
     it("returns nil, err 400 for a page_size the server rejects", function()
       local page, err = sk.organizations:list { page_size = 1000 }
-      api_error(400, "INVALID_ARGUMENT", page, err, "listOrganizations")
+      api_error(400, "INVALID_ARGUMENT", page, err, "OrganizationService_ListOrganization")
       assert.is_false(err.retryable)
       assert.are.equal("page_size", err.details[1].field)
       assert.are.equal("1000", only(server, "listOrganizations").query.page_size)
@@ -90,7 +75,7 @@ describe("organizations", function()
 
     it("returns nil, err 400 for a page_token the server does not know", function()
       local page, err = sk.organizations:list { page_token = "bogus" }
-      api_error(400, "INVALID_ARGUMENT", page, err, "listOrganizations")
+      api_error(400, "INVALID_ARGUMENT", page, err, "OrganizationService_ListOrganization")
       assert.are.equal("page_token", err.details[1].field)
     end)
 
@@ -129,7 +114,7 @@ describe("organizations", function()
       assert.is_false(ok)
       assert.is_true(scalekit.is_error(err))
       assert.are.equal(500, err.status)
-      assert.are.equal("listOrganizations", err.operation)
+      assert.are.equal("OrganizationService_ListOrganization", err.operation)
       assert.are.equal(2, n)
     end)
   end)
@@ -208,7 +193,7 @@ describe("organizations", function()
 
     it("returns nil, err 400 when the server rejects the body (empty display_name)", function()
       local org, err = sk.organizations:create { display_name = "" }
-      api_error(400, "INVALID_ARGUMENT", org, err, "createOrganization")
+      api_error(400, "INVALID_ARGUMENT", org, err, "OrganizationService_CreateOrganization")
       assert.are.equal("display_name", err.details[1].field)
       assert.is_false(err.retryable)
       -- nothing was created
@@ -244,14 +229,14 @@ describe("organizations", function()
 
     it("returns nil, err 404 for an unknown id", function()
       local org, err = sk.organizations:get("org_missing")
-      api_error(404, "NOT_FOUND", org, err, "getOrganization")
+      api_error(404, "NOT_FOUND", org, err, "OrganizationService_GetOrganization")
       assert.is_false(err.retryable)
       assert.are.equal(1, err.attempts)
       assert.is_truthy(err.message:find("org_missing", 1, true))
       local line = tostring(err)
       assert.is_nil(line:find("\n"))
       assert.is_truthy(line:find("404", 1, true))
-      assert.is_truthy(line:find("getOrganization", 1, true))
+      assert.is_truthy(line:find("OrganizationService_GetOrganization", 1, true))
     end)
 
     it("raises when the id is not a non-empty string", function()
@@ -297,13 +282,13 @@ describe("organizations", function()
 
     it("returns nil, err 404 for an unknown id", function()
       local org, err = sk.organizations:update("org_missing", { display_name = "X" })
-      api_error(404, "NOT_FOUND", org, err, "updateOrganization")
+      api_error(404, "NOT_FOUND", org, err, "OrganizationService_UpdateOrganization")
     end)
 
     it("returns nil, err 400 for an empty display_name and leaves the organization alone", function()
       local org = assert(sk.organizations:create { display_name = "Keep" })
       local res, err = sk.organizations:update(org.id, { display_name = "" })
-      api_error(400, "INVALID_ARGUMENT", res, err, "updateOrganization")
+      api_error(400, "INVALID_ARGUMENT", res, err, "OrganizationService_UpdateOrganization")
       assert.are.equal("Keep", assert(sk.organizations:get(org.id)).display_name)
     end)
 
@@ -332,16 +317,16 @@ describe("organizations", function()
       assert.are.equal("/api/v1/organizations/" .. org.id, req.path)
 
       local gone, gerr = sk.organizations:get(org.id)
-      api_error(404, "NOT_FOUND", gone, gerr, "getOrganization")
+      api_error(404, "NOT_FOUND", gone, gerr, "OrganizationService_GetOrganization")
     end)
 
     it("returns nil, err 404 for an unknown id (or the second time)", function()
       local org = assert(sk.organizations:create { display_name = "Twice" })
       assert.is_true(sk.organizations:delete(org.id))
       local res, err = sk.organizations:delete(org.id)
-      api_error(404, "NOT_FOUND", res, err, "deleteOrganization")
+      api_error(404, "NOT_FOUND", res, err, "OrganizationService_DeleteOrganization")
       res, err = sk.organizations:delete("org_never")
-      api_error(404, "NOT_FOUND", res, err, "deleteOrganization")
+      api_error(404, "NOT_FOUND", res, err, "OrganizationService_DeleteOrganization")
     end)
   end)
 
@@ -382,13 +367,13 @@ describe("organizations", function()
 
     it("returns nil, err 404 for an unknown id", function()
       local res, err = sk.organizations:update_settings("org_missing", { features = { { name = "sso", enabled = true } } })
-      api_error(404, "NOT_FOUND", res, err, "updateOrganizationSettings")
+      api_error(404, "NOT_FOUND", res, err, "OrganizationService_UpdateOrganizationSettings")
     end)
 
     it("returns nil, err 400 for a feature whose enabled is not a boolean", function()
       local org = assert(sk.organizations:create { display_name = "Bad" })
       local res, err = sk.organizations:update_settings(org.id, { features = { { name = "sso", enabled = "yes" } } })
-      api_error(400, "INVALID_ARGUMENT", res, err, "updateOrganizationSettings")
+      api_error(400, "INVALID_ARGUMENT", res, err, "OrganizationService_UpdateOrganizationSettings")
       assert.are.equal("features[0].enabled", err.details[1].field)
       assert.is_false(feature(assert(sk.organizations:get(org.id)), "sso").enabled)
     end)
@@ -416,7 +401,7 @@ describe("organizations", function()
 
     it("returns nil, err 404 for an unknown id", function()
       local link, err = sk.organizations:portal_link("org_missing")
-      api_error(404, "NOT_FOUND", link, err, "createPortalLink")
+      api_error(404, "NOT_FOUND", link, err, "OrganizationService_GeneratePortalLink")
     end)
   end)
 end)

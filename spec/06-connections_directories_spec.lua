@@ -1,9 +1,10 @@
 -- sk.connections and sk.directories against the fake Scalekit server.
 -- Every organization the fake creates comes with two SSO connections
--- (SSO_SAML/okta ACTIVE, SSO_OIDC/google DRAFT) and one SCIM directory.
-local fake = require "spec.helpers.fake"
+-- (SAML/OKTA COMPLETED enabled, OIDC/GOOGLE DRAFT disabled) and one SCIM
+-- directory. The live ListConnections does not page: one answer holds
+-- every connection, and connections:each/pages walk that answer.
+local fixture = require "spec.helpers.fixture"
 local util = require "spec.helpers.util"
-local scalekit = require "scalekit"
 
 local number_type, logged, only, raises, api_error =
   util.number_type, util.logged, util.only, util.raises, util.api_error
@@ -11,20 +12,7 @@ local walk_ok, walk_fails, ids = util.walk_ok, util.walk_fails, util.ids
 
 describe("connections and directories", function()
   local server, sk
-
-  setup(function()
-    server = fake.start {}
-    sk = scalekit.new(server:env())
-  end)
-
-  teardown(function()
-    if sk then sk:close() end
-    if server then server:stop() end
-  end)
-
-  before_each(function()
-    server:reset { keep_tokens = true }
-  end)
+  fixture.fake({ client = "shared" }, function(s, c) server, sk = s, c end)
 
   describe("connections", function()
     local orgs
@@ -33,11 +21,11 @@ describe("connections and directories", function()
     end)
 
     describe("list", function()
-      it("lists every connection in one page", function()
+      it("lists every connection in one answer", function()
         local page, err = sk.connections:list()
         assert.is_nil(err)
         assert.are.same({ "conn_1", "conn_2", "conn_3", "conn_4", "conn_5", "conn_6" }, ids(page.connections))
-        assert.are.equal("", page.next_page_token)
+        assert.is_nil(page.next_page_token)
         local req = only(server, "listConnections")
         assert.are.equal("GET", req.method)
         assert.are.equal("/api/v1/connections", req.path)
@@ -49,8 +37,8 @@ describe("connections and directories", function()
         assert.is_nil(err)
         assert.are.same({ "conn_3", "conn_4" }, ids(page.connections))
         for _, c in ipairs(page.connections) do assert.are.equal(orgs[2], c.organization_id) end
-        assert.are.equal("SSO_SAML", page.connections[1].type)
-        assert.are.equal("okta", page.connections[1].provider)
+        assert.are.equal("SAML", page.connections[1].type)
+        assert.are.equal("OKTA", page.connections[1].provider)
         assert.is_true(page.connections[1].enabled)
         assert.is_false(page.connections[2].enabled)
         local req = only(server, "listConnections")
@@ -58,24 +46,19 @@ describe("connections and directories", function()
         assert.matches("organization_id=" .. orgs[2], req.raw_query, 1, true)
       end)
 
-      it("returns one page of page_size with a next_page_token", function()
-        local page = assert(sk.connections:list { page_size = 4 })
-        assert.are.equal(4, #page.connections)
-        assert.is_true(#page.next_page_token > 0)
-        local rest = assert(sk.connections:list { page_size = 4, page_token = page.next_page_token })
-        assert.are.same({ "conn_5", "conn_6" }, ids(rest.connections))
-        assert.are.equal("", rest.next_page_token)
-      end)
-
       it("returns an empty list for an organization_id without connections", function()
         local page = assert(sk.connections:list { organization_id = "org_nobody" })
         assert.are.equal(0, #page.connections)
       end)
 
-      it("returns nil, err 400 for page_size 0", function()
-        local page, err = sk.connections:list { page_size = 0 }
-        api_error(400, "INVALID_ARGUMENT", page, err, "listConnections")
-        assert.are.equal("page_size", err.details[1].field)
+      it("raises for page_size and page_token, which the service does not take, sending nothing", function()
+        raises("connections:list: unknown field 'page_size'", function()
+          sk.connections:list { page_size = 4 }
+        end)
+        raises("connections:list: unknown field 'page_token'", function()
+          sk.connections:list { page_token = "x" }
+        end)
+        assert.are.equal(0, #logged(server))
       end)
 
       it("raises for a non-string organization_id", function()
@@ -87,22 +70,17 @@ describe("connections and directories", function()
     end)
 
     describe("each", function()
-      it("walks the filtered connections page by page, keeping the filter", function()
+      it("walks the filtered connections of the one answer, keeping the filter", function()
         local items = walk_ok(function()
-          return sk.connections:each { organization_id = orgs[3], page_size = 1 }
+          return sk.connections:each { organization_id = orgs[3] }
         end)
         assert.are.same({ "conn_5", "conn_6" }, ids(items))
         local reqs = logged(server, "listConnections")
-        assert.are.equal(2, #reqs)
-        for _, r in ipairs(reqs) do
-          assert.are.equal(orgs[3], r.query.organization_id)
-          assert.are.equal("1", r.query.page_size)
-        end
-        assert.is_nil(reqs[1].query.page_token)
-        assert.are.equal("string", type(reqs[2].query.page_token))
+        assert.are.equal(1, #reqs)
+        assert.are.same({ organization_id = orgs[3] }, reqs[1].query)
       end)
 
-      it("raises the error object when a page fails", function()
+      it("raises the error object when the request fails", function()
         server:fault { operation = "listConnections", status = 404 }
         local _, items = walk_fails(404, function() return sk.connections:each {} end)
         assert.are.equal(0, #items)
@@ -110,33 +88,35 @@ describe("connections and directories", function()
     end)
 
     describe("pages", function()
-      it("yields page tables", function()
-        local pages = walk_ok(function() return sk.connections:pages { page_size = 4 } end)
-        assert.are.equal(2, #pages)
-        assert.are.equal(4, #pages[1].connections)
-        assert.are.same({ "conn_5", "conn_6" }, ids(pages[2].connections))
-        assert.are.equal("", pages[2].next_page_token)
+      it("yields the one answer as the only page", function()
+        local pages = walk_ok(function() return sk.connections:pages {} end)
+        assert.are.equal(1, #pages)
+        assert.are.equal(6, #pages[1].connections)
+        assert.are.equal(1, #logged(server, "listConnections"))
       end)
 
-      it("raises the error object for a page_size the server rejects", function()
-        walk_fails(400, function() return sk.connections:pages { page_size = 101 } end)
+      it("raises for a page_size, which the service does not take", function()
+        raises("connections:pages: unknown field 'page_size'", function()
+          for _ in sk.connections:pages { page_size = 101 } do end
+        end)
       end)
     end)
 
     describe("list_by_organization", function()
-      it("lists the organization's connections", function()
+      it("lists the organization's connections: GET /api/v1/connections?organization_id=", function()
         local res, err = sk.connections:list_by_organization(orgs[1])
         assert.is_nil(err)
         assert.are.same({ "conn_1", "conn_2" }, ids(res.connections))
-        assert.are.equal("SSO_OIDC", res.connections[2].type)
-        local req = only(server, "listOrganizationConnections")
+        assert.are.equal("OIDC", res.connections[2].type)
+        local req = only(server, "listConnections")
         assert.are.equal("GET", req.method)
-        assert.are.equal("/api/v1/organizations/" .. orgs[1] .. "/connections", req.path)
+        assert.are.equal("/api/v1/connections", req.path)
+        assert.are.equal("organization_id=" .. orgs[1], req.raw_query)
       end)
 
-      it("returns nil, err 404 for an unknown organization", function()
-        local res, err = sk.connections:list_by_organization("org_missing")
-        api_error(404, "NOT_FOUND", res, err, "listOrganizationConnections")
+      it("returns an empty list for an unknown organization (a filter, not a path)", function()
+        local res = assert(sk.connections:list_by_organization("org_missing"))
+        assert.are.equal(0, #res.connections)
       end)
 
       it("raises for an empty organization_id", function()
@@ -151,19 +131,19 @@ describe("connections and directories", function()
         assert.is_nil(err)
         assert.are.equal("conn_3", conn.id)
         assert.are.equal(orgs[2], conn.organization_id)
-        assert.are.equal("SSO_SAML", conn.type)
-        assert.are.equal("ACTIVE", conn.status)
+        assert.are.equal("SAML", conn.type)
+        assert.are.equal("COMPLETED", conn.status)
         local req = only(server, "getConnection")
         assert.are.equal("/api/v1/organizations/" .. orgs[2] .. "/connections/conn_3", req.path)
       end)
 
       it("returns nil, err 404 for an unknown connection, one of another organization, or an unknown organization", function()
         local c, err = sk.connections:get(orgs[1], "conn_missing")
-        api_error(404, "NOT_FOUND", c, err, "getConnection")
+        api_error(404, "NOT_FOUND", c, err, "ConnectionService_GetConnection")
         c, err = sk.connections:get(orgs[1], "conn_3")
-        api_error(404, "NOT_FOUND", c, err, "getConnection")
+        api_error(404, "NOT_FOUND", c, err, "ConnectionService_GetConnection")
         c, err = sk.connections:get("org_missing", "conn_1")
-        api_error(404, "NOT_FOUND", c, err, "getConnection")
+        api_error(404, "NOT_FOUND", c, err, "ConnectionService_GetConnection")
       end)
 
       it("raises when the second path argument is missing", function()
@@ -195,7 +175,7 @@ describe("connections and directories", function()
 
       it("returns nil, err 404 for an unknown organization", function()
         local res, err = sk.directories:list("org_missing")
-        api_error(404, "NOT_FOUND", res, err, "listDirectories")
+        api_error(404, "NOT_FOUND", res, err, "DirectoryService_ListDirectories")
       end)
     end)
 
@@ -213,11 +193,11 @@ describe("connections and directories", function()
 
       it("returns nil, err 404 for an unknown directory, another organization's, or an unknown organization", function()
         local d, err = sk.directories:get(org, "dir_missing")
-        api_error(404, "NOT_FOUND", d, err, "getDirectory")
+        api_error(404, "NOT_FOUND", d, err, "DirectoryService_GetDirectory")
         d, err = sk.directories:get("org_2", dir)
-        api_error(404, "NOT_FOUND", d, err, "getDirectory")
+        api_error(404, "NOT_FOUND", d, err, "DirectoryService_GetDirectory")
         d, err = sk.directories:get("org_missing", dir)
-        api_error(404, "NOT_FOUND", d, err, "getDirectory")
+        api_error(404, "NOT_FOUND", d, err, "DirectoryService_GetDirectory")
       end)
     end)
 
@@ -227,8 +207,8 @@ describe("connections and directories", function()
         assert.is_nil(err)
         assert.are.same({ "diru_1", "diru_2" }, ids(page.users))
         assert.are.equal("user1@example.com", page.users[1].email)
-        assert.are.same({ "member" }, page.users[1].roles)
-        assert.is_true(page.users[1].active)
+        assert.are.same({ "user1@example.com" }, page.users[1].emails)
+        assert.are.equal("Given1", page.users[1].given_name)
         assert.are.equal(5, page.total_size)
         assert.are.equal("integer", number_type(page.total_size))
         assert.is_true(#page.next_page_token > 0)
@@ -245,9 +225,9 @@ describe("connections and directories", function()
 
       it("returns nil, err 404 for an unknown directory or organization", function()
         local page, err = sk.directories:list_users(org, "dir_missing")
-        api_error(404, "NOT_FOUND", page, err, "listDirectoryUsers")
+        api_error(404, "NOT_FOUND", page, err, "DirectoryService_ListDirectoryUsers")
         page, err = sk.directories:list_users("org_missing", dir, { page_size = 2 })
-        api_error(404, "NOT_FOUND", page, err, "listDirectoryUsers")
+        api_error(404, "NOT_FOUND", page, err, "DirectoryService_ListDirectoryUsers")
       end)
     end)
 
@@ -292,7 +272,7 @@ describe("connections and directories", function()
         assert.is_nil(err)
         assert.are.same({ "dirg_1", "dirg_2" }, ids(page.groups))
         assert.are.equal("Group 1", page.groups[1].display_name)
-        assert.are.equal("ext-group-1", page.groups[1].external_id)
+        assert.are.equal("string", type(page.groups[1].updated_at))
         assert.is_true(#page.next_page_token > 0)
         local req = only(server, "listDirectoryGroups")
         assert.are.equal("/api/v1/organizations/" .. org .. "/directories/" .. dir .. "/groups", req.path)
@@ -300,7 +280,7 @@ describe("connections and directories", function()
 
       it("returns nil, err 404 for an unknown directory", function()
         local page, err = sk.directories:list_groups(org, "dir_missing")
-        api_error(404, "NOT_FOUND", page, err, "listDirectoryGroups")
+        api_error(404, "NOT_FOUND", page, err, "DirectoryService_ListDirectoryGroups")
       end)
     end)
 

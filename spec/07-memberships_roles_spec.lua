@@ -1,80 +1,102 @@
--- sk.memberships and sk.roles against the fake Scalekit server.
-local fake = require "spec.helpers.fake"
+-- sk.memberships and sk.roles against the fake Scalekit server. A
+-- membership joins an existing user to an organization; the live API
+-- answers with the user (its memberships included) and takes roles as
+-- objects ({ name = "admin" }). roles:list and roles:create are the
+-- organization's roles.
+local fixture = require "spec.helpers.fixture"
 local util = require "spec.helpers.util"
-local scalekit = require "scalekit"
 local cjson = require "cjson"
 
-local logged, only, raises, api_error = util.logged, util.only, util.raises, util.api_error
+local logged, only, raises, api_error, ids = util.logged, util.only, util.raises, util.api_error, util.ids
+
+-- The membership of `user` in organization `org_id`, or nil.
+local function membership(user, org_id)
+  for _, m in ipairs(user.memberships or {}) do
+    if m.organization_id == org_id then return m end
+  end
+  return nil
+end
 
 describe("memberships and roles", function()
   local server, sk, org
+  fixture.fake({ client = "shared" }, function(s, c) server, sk = s, c end)
 
-  setup(function()
-    server = fake.start {}
-    sk = scalekit.new(server:env())
-  end)
-
-  teardown(function()
-    if sk then sk:close() end
-    if server then server:stop() end
-  end)
-
+  -- org_1 (the organization under test) and org_2, where usr_1..usr_3 are
+  -- members; usr_1..usr_3 are no members of org_1 yet.
   before_each(function()
-    server:reset { keep_tokens = true }
     org = server:seed { organizations = 1 }.organization_ids[1]
+    server:seed { organizations = 1, users = 3 }
+    server:clear_requests()
   end)
 
   describe("memberships:add", function()
-    it("adds a user with roles and metadata", function()
-      local m, err = sk.memberships:add(org, "usr_1", { roles = { "admin", "billing" }, metadata = { team = "blue" } })
+    it("adds a user with roles and metadata; the result is the user", function()
+      local user, err = sk.memberships:add(org, "usr_1", {
+        roles = { { name = "admin" }, { name = "member" } }, metadata = { team = "blue" },
+      })
       assert.is_nil(err)
-      assert.are.equal("usr_1", m.user_id)
-      assert.are.equal(org, m.organization_id)
-      assert.are.same({ "admin", "billing" }, m.roles)
-      assert.are.equal("PENDING_INVITE", m.membership_status)
+      assert.are.equal("usr_1", user.id)
+      local m = membership(user, org)
+      assert.are.same({ "admin", "member" }, ids(m.roles, "name"))
+      assert.are.same({ team = "blue" }, m.metadata)
+      assert.are.equal("ACTIVE", m.membership_status)
 
       local req = only(server, "addMembership")
       assert.are.equal("POST", req.method)
       assert.are.equal("/api/v1/memberships/organizations/" .. org .. "/users/usr_1", req.path)
       assert.matches("^application/json", req.headers["content-type"])
-      assert.are.same({ roles = { "admin", "billing" }, metadata = { team = "blue" } }, cjson.decode(req.body))
+      assert.are.same({ roles = { { name = "admin" }, { name = "member" } }, metadata = { team = "blue" } },
+        cjson.decode(req.body))
     end)
 
-    it("sends {} without fields and the server's default role applies", function()
-      local m = assert(sk.memberships:add(org, "usr_2"))
-      assert.are.same({ "member" }, m.roles)
+    it("sends {} without fields and the default role applies", function()
+      local user = assert(sk.memberships:add(org, "usr_2"))
+      assert.are.same({ "member" }, ids(membership(user, org).roles, "name"))
       assert.are.equal("{}", only(server, "addMembership").body)
     end)
 
     it("sends an empty roles list as a JSON array", function()
-      local m = assert(sk.memberships:add(org, "usr_3", { roles = {} }))
-      assert.are.equal(0, #m.roles)
+      local user = assert(sk.memberships:add(org, "usr_3", { roles = {} }))
+      assert.are.equal(0, #membership(user, org).roles)
       assert.are.equal('{"roles":[]}', only(server, "addMembership").body)
     end)
 
+    it("invites with send_invitation_email (a query parameter)", function()
+      local user = assert(sk.memberships:add(org, "usr_1", { send_invitation_email = true }))
+      assert.are.equal("PENDING_INVITE", membership(user, org).membership_status)
+      local req = only(server, "addMembership")
+      assert.are.equal("send_invitation_email=true", req.raw_query)
+      assert.are.equal("{}", req.body)
+    end)
+
     it("percent-encodes the user id", function()
-      local m = assert(sk.memberships:add(org, "a/b c@x"))
-      assert.are.equal("a/b c@x", m.user_id)
+      local user, err = sk.memberships:add(org, "a/b c@x")
+      api_error(404, "NOT_FOUND", user, err, "UserService_CreateMembership")
+      assert.is_truthy(err.message:find("a/b c@x", 1, true)) -- the server decoded the whole id
       assert.are.equal("/api/v1/memberships/organizations/" .. org .. "/users/a%2Fb%20c%40x",
         only(server, "addMembership").path)
     end)
 
     it("returns nil, err 404 for an unknown organization", function()
-      local m, err = sk.memberships:add("org_missing", "usr_1", { roles = { "admin" } })
-      api_error(404, "NOT_FOUND", m, err, "addMembership")
+      local user, err = sk.memberships:add("org_missing", "usr_1", { roles = { { name = "admin" } } })
+      api_error(404, "NOT_FOUND", user, err, "UserService_CreateMembership")
     end)
 
     it("returns nil, err 409 when the user is already a member", function()
       assert(sk.memberships:add(org, "usr_1"))
-      local m, err = sk.memberships:add(org, "usr_1", { roles = { "admin" } })
-      api_error(409, "ALREADY_EXISTS", m, err, "addMembership")
+      local user, err = sk.memberships:add(org, "usr_1", { roles = { { name = "admin" } } })
+      api_error(409, "ALREADY_EXISTS", user, err, "UserService_CreateMembership")
       assert.is_false(err.retryable)
     end)
 
-    it("returns nil, err 400 for roles that are not strings", function()
-      local m, err = sk.memberships:add(org, "usr_1", { roles = { 1, 2 } })
-      api_error(400, "INVALID_ARGUMENT", m, err, "addMembership")
+    it("returns nil, err 400 for roles that are not role objects, or name no role", function()
+      local user, err = sk.memberships:add(org, "usr_1", { roles = { 1, 2 } })
+      api_error(400, "INVALID_ARGUMENT", user, err, "UserService_CreateMembership")
       assert.are.equal("roles[0]", err.details[1].field)
+      user, err = sk.memberships:add(org, "usr_1", { roles = { { name = "nope" } } })
+      api_error(400, "INVALID_ARGUMENT", user, err, "UserService_CreateMembership")
+      assert.are.equal("roles[0].name", err.details[1].field)
+      assert.is_nil(membership(assert(sk.users:get("usr_1")), org))
     end)
 
     it("raises for wrong types and missing path arguments, sending nothing", function()
@@ -93,28 +115,30 @@ describe("memberships and roles", function()
 
   describe("memberships:update", function()
     it("replaces the roles", function()
-      assert(sk.memberships:add(org, "usr_1", { roles = { "admin" } }))
-      local m, err = sk.memberships:update(org, "usr_1", { roles = { "viewer" }, metadata = { team = "red" } })
+      assert(sk.memberships:add(org, "usr_1", { roles = { { name = "admin" } } }))
+      server:clear_requests()
+      local user, err = sk.memberships:update(org, "usr_1", { roles = { { name = "member" } }, metadata = { team = "red" } })
       assert.is_nil(err)
-      assert.are.same({ "viewer" }, m.roles)
-      assert.are.equal("usr_1", m.user_id)
+      assert.are.equal("usr_1", user.id)
+      assert.are.same({ "member" }, ids(membership(user, org).roles, "name"))
       local req = only(server, "updateMembership")
       assert.are.equal("PATCH", req.method)
       assert.are.equal("/api/v1/memberships/organizations/" .. org .. "/users/usr_1", req.path)
-      assert.are.same({ roles = { "viewer" }, metadata = { team = "red" } }, cjson.decode(req.body))
-      -- persisted: resend_invite returns the stored membership
-      assert.are.same({ "viewer" }, assert(sk.memberships:resend_invite(org, "usr_1")).roles)
+      assert.are.same({ roles = { { name = "member" } }, metadata = { team = "red" } }, cjson.decode(req.body))
+      -- persisted
+      assert.are.same({ "member" }, ids(assert(sk.users:list_roles(org, "usr_1")).roles, "name"))
     end)
 
     it("returns nil, err 404 for a user who is not a member", function()
-      local m, err = sk.memberships:update(org, "usr_nobody", { roles = { "viewer" } })
-      api_error(404, "NOT_FOUND", m, err, "updateMembership")
+      local user, err = sk.memberships:update(org, "usr_2", { roles = { { name = "member" } } })
+      api_error(404, "NOT_FOUND", user, err, "UserService_UpdateMembership")
     end)
   end)
 
   describe("memberships:remove", function()
     it("returns true and the membership is gone", function()
       assert(sk.memberships:add(org, "usr_1"))
+      server:clear_requests()
       local res, err = sk.memberships:remove(org, "usr_1")
       assert.is_nil(err)
       assert.is_true(res)
@@ -122,15 +146,15 @@ describe("memberships and roles", function()
       assert.are.equal("DELETE", req.method)
       assert.are.equal("/api/v1/memberships/organizations/" .. org .. "/users/usr_1", req.path)
       assert.are.equal("", req.body)
-      local m, uerr = sk.memberships:update(org, "usr_1", { roles = { "x" } })
-      api_error(404, "NOT_FOUND", m, uerr)
+      local user, uerr = sk.memberships:update(org, "usr_1", { roles = { { name = "admin" } } })
+      api_error(404, "NOT_FOUND", user, uerr)
       -- and can be added again
       assert(sk.memberships:add(org, "usr_1"))
     end)
 
     it("returns nil, err 404 for a user who is not a member", function()
-      local res, err = sk.memberships:remove(org, "usr_nobody")
-      api_error(404, "NOT_FOUND", res, err, "removeMembership")
+      local res, err = sk.memberships:remove(org, "usr_2")
+      api_error(404, "NOT_FOUND", res, err, "UserService_DeleteMembership")
     end)
 
     it("raises when given a fields table", function()
@@ -141,22 +165,26 @@ describe("memberships and roles", function()
   end)
 
   describe("memberships:resend_invite", function()
-    it("returns the membership", function()
-      assert(sk.memberships:add(org, "usr_1", { roles = { "admin" } }))
-      local m, err = sk.memberships:resend_invite(org, "usr_1")
+    it("sends {} and returns the invitation", function()
+      assert(sk.memberships:add(org, "usr_1", { roles = { { name = "admin" } }, send_invitation_email = true }))
+      server:clear_requests()
+      local invite, err = sk.memberships:resend_invite(org, "usr_1")
       assert.is_nil(err)
-      assert.are.equal("usr_1", m.user_id)
-      assert.are.equal("PENDING_INVITE", m.membership_status)
+      assert.are.equal("usr_1", invite.user_id)
+      assert.are.equal(org, invite.organization_id)
+      assert.are.equal("PENDING_INVITE", invite.status)
+      assert.are.equal(1, invite.resent_count)
       local req = only(server, "resendInvite")
       assert.are.equal("PATCH", req.method)
       assert.are.equal("/api/v1/invites/organizations/" .. org .. "/users/usr_1/resend", req.path)
+      assert.are.equal("{}", req.body)
     end)
 
     it("returns nil, err 404 without a membership, or for an unknown organization", function()
-      local m, err = sk.memberships:resend_invite(org, "usr_nobody")
-      api_error(404, "NOT_FOUND", m, err, "resendInvite")
+      local m, err = sk.memberships:resend_invite(org, "usr_2")
+      api_error(404, "NOT_FOUND", m, err, "UserService_ResendInvite")
       m, err = sk.memberships:resend_invite("org_missing", "usr_1")
-      api_error(404, "NOT_FOUND", m, err, "resendInvite")
+      api_error(404, "NOT_FOUND", m, err, "UserService_ResendInvite")
     end)
   end)
 
@@ -177,11 +205,18 @@ describe("memberships and roles", function()
 
     it("returns nil, err 404 for an unknown organization", function()
       local res, err = sk.roles:list("org_missing")
-      api_error(404, "NOT_FOUND", res, err, "listRoles")
+      api_error(404, "NOT_FOUND", res, err, "RolesService_ListOrganizationRoles")
     end)
   end)
 
   describe("roles:create", function()
+    -- Role permissions name permissions of the environment.
+    before_each(function()
+      assert(sk.permissions:create { name = "read" })
+      assert(sk.permissions:create { name = "list" })
+      server:clear_requests()
+    end)
+
     it("creates a role with every field", function()
       local role, err = sk.roles:create(org, {
         name = "viewer", display_name = "Viewer", description = "Read only", permissions = { "read", "list" },
@@ -191,7 +226,7 @@ describe("memberships and roles", function()
       assert.are.equal("viewer", role.name)
       assert.are.equal("Viewer", role.display_name)
       assert.are.equal("Read only", role.description)
-      assert.are.same({ "read", "list" }, role.permissions)
+      assert.are.same({ "read", "list" }, ids(role.permissions, "name"))
       local req = only(server, "createRole")
       assert.are.equal("POST", req.method)
       assert.are.equal("/api/v1/organizations/" .. org .. "/roles", req.path)
@@ -210,39 +245,46 @@ describe("memberships and roles", function()
     it("returns nil, err 409 for a duplicate name", function()
       assert(sk.roles:create(org, { name = "viewer" }))
       local role, err = sk.roles:create(org, { name = "viewer", display_name = "Again" })
-      api_error(409, "ALREADY_EXISTS", role, err, "createRole")
+      api_error(409, "ALREADY_EXISTS", role, err, "RolesService_CreateOrganizationRole")
       assert.are.equal("name", err.details[1].field)
       assert.are.equal(1, #assert(sk.roles:list(org)).roles)
     end)
 
     it("returns nil, err 404 for an unknown organization", function()
       local role, err = sk.roles:create("org_missing", { name = "viewer" })
-      api_error(404, "NOT_FOUND", role, err, "createRole")
+      api_error(404, "NOT_FOUND", role, err, "RolesService_CreateOrganizationRole")
     end)
 
-    it("raises for a missing name and sends nothing", function()
-      raises("roles:create: missing required field 'name'", function()
-        sk.roles:create(org, { display_name = "No name" })
-      end)
-      raises("roles:create: missing required field 'name'", function()
-        sk.roles:create(org)
-      end)
+    it("returns nil, err 400 from the service for a missing name (the live document requires none)", function()
+      local role, err = sk.roles:create(org, { display_name = "No name" })
+      api_error(400, "INVALID_ARGUMENT", role, err, "RolesService_CreateOrganizationRole")
+      assert.are.equal("name", err.details[1].field)
+      assert.are.same({ display_name = "No name" }, cjson.decode(only(server, "createRole").body))
+      role, err = sk.roles:create(org)
+      api_error(400, "INVALID_ARGUMENT", role, err, "RolesService_CreateOrganizationRole")
+      assert.are.equal(0, #assert(sk.roles:list(org)).roles)
+    end)
+
+    it("raises for permissions that are not a table, sending nothing", function()
       raises("roles:create: field 'permissions' must be a table (JSON array)", function()
         sk.roles:create(org, { name = "x", permissions = "read" })
       end)
       assert.are.equal(0, #logged(server))
     end)
 
-    it("returns nil, err 400 for permissions that are not strings", function()
+    it("returns nil, err 400 for permissions that are not strings, or name no permission", function()
       local role, err = sk.roles:create(org, { name = "numbers", permissions = { 1, 2 } })
-      api_error(400, "INVALID_ARGUMENT", role, err, "createRole")
+      api_error(400, "INVALID_ARGUMENT", role, err, "RolesService_CreateOrganizationRole")
       assert.are.equal("permissions[0]", err.details[1].field)
+      role, err = sk.roles:create(org, { name = "ghost", permissions = { "read", "fly" } })
+      api_error(400, "INVALID_ARGUMENT", role, err, "RolesService_CreateOrganizationRole")
+      assert.are.equal("permissions[1]", err.details[1].field)
       assert.are.equal(0, #assert(sk.roles:list(org)).roles)
     end)
 
     it("returns nil, err 400 for an empty name", function()
       local role, err = sk.roles:create(org, { name = "" })
-      api_error(400, "INVALID_ARGUMENT", role, err, "createRole")
+      api_error(400, "INVALID_ARGUMENT", role, err, "RolesService_CreateOrganizationRole")
       assert.are.equal("name", err.details[1].field)
     end)
   end)

@@ -1,8 +1,9 @@
 -- sk.connected_accounts and sk.tools against the fake Scalekit server.
--- Seeded accounts are connector "gmail", identifier "user<n>@example.com".
-local fake = require "spec.helpers.fake"
+-- Seeded accounts are connector "gmail", identifier "user<n>@example.com",
+-- status PENDING_AUTH. The live bodies nest authorization_details under
+-- connected_account; the SDK takes it flat or nested.
+local fixture = require "spec.helpers.fixture"
 local util = require "spec.helpers.util"
-local scalekit = require "scalekit"
 local cjson = require "cjson"
 
 local number_type, logged, only, raises, api_error =
@@ -18,20 +19,7 @@ end
 
 describe("connected accounts and tools", function()
   local server, sk
-
-  setup(function()
-    server = fake.start {}
-    sk = scalekit.new(server:env())
-  end)
-
-  teardown(function()
-    if sk then sk:close() end
-    if server then server:stop() end
-  end)
-
-  before_each(function()
-    server:reset { keep_tokens = true }
-  end)
+  fixture.fake({ client = "shared" }, function(s, c) server, sk = s, c end)
 
   describe("connected_accounts:list", function()
     it("returns one page", function()
@@ -41,7 +29,7 @@ describe("connected accounts and tools", function()
       assert.are.same({ "ca_1", "ca_2" }, ids(page.connected_accounts))
       assert.are.equal("gmail", page.connected_accounts[1].connector)
       assert.are.equal("user1@example.com", page.connected_accounts[1].identifier)
-      assert.are.equal("PENDING", page.connected_accounts[1].status)
+      assert.are.equal("PENDING_AUTH", page.connected_accounts[1].status)
       assert.is_true(#page.next_page_token > 0)
       local req = only(server, "listConnectedAccounts")
       assert.are.equal("GET", req.method)
@@ -57,7 +45,7 @@ describe("connected accounts and tools", function()
 
     it("returns nil, err 400 for page_size 101", function()
       local page, err = sk.connected_accounts:list { page_size = 101 }
-      api_error(400, "INVALID_ARGUMENT", page, err, "listConnectedAccounts")
+      api_error(400, "INVALID_ARGUMENT", page, err, "ConnectedAccountService_ListConnectedAccounts")
     end)
   end)
 
@@ -106,19 +94,29 @@ describe("connected accounts and tools", function()
       assert.are.equal("gmail", acct.connector)
       assert.are.equal("alice@example.com", acct.identifier)
       assert.are.equal("ACTIVE", acct.status)
-      assert.are.equal("OAUTH2", acct.authorization_type)
+      assert.are.equal("OAUTH", acct.authorization_type)
 
       local req = only(server, "createConnectedAccount")
       assert.are.equal("POST", req.method)
       assert.are.equal("/api/v1/connected_accounts", req.path)
-      assert.are.same({ connector = "gmail", identifier = "alice@example.com", authorization_details = details },
-        cjson.decode(req.body))
+      assert.are.same({ connector = "gmail", identifier = "alice@example.com",
+        connected_account = { authorization_details = details } }, cjson.decode(req.body))
       assert.are.same({ acct.id }, ids(server_accounts(server)))
+    end)
+
+    it("takes connected_account nested as well, sending the same body", function()
+      local details = { static_auth = { details = { api_key = "k-1" } } }
+      local acct = assert(sk.connected_accounts:create {
+        connector = "stripe", identifier = "acct-1", connected_account = { authorization_details = details },
+      })
+      assert.are.equal("API_KEY", acct.authorization_type)
+      assert.are.same({ connector = "stripe", identifier = "acct-1", connected_account = { authorization_details = details } },
+        cjson.decode(only(server, "createConnectedAccount").body))
     end)
 
     it("creates a pending account without authorization_details", function()
       local acct = assert(sk.connected_accounts:create { connector = "slack", identifier = "bob" })
-      assert.are.equal("PENDING", acct.status)
+      assert.are.equal("PENDING_AUTH", acct.status)
       assert.are.same({ connector = "slack", identifier = "bob" },
         cjson.decode(only(server, "createConnectedAccount").body))
     end)
@@ -126,25 +124,35 @@ describe("connected accounts and tools", function()
     it("returns nil, err 409 for a duplicate connector/identifier", function()
       assert(sk.connected_accounts:create { connector = "gmail", identifier = "alice" })
       local acct, err = sk.connected_accounts:create { connector = "gmail", identifier = "alice" }
-      api_error(409, "ALREADY_EXISTS", acct, err, "createConnectedAccount")
+      api_error(409, "ALREADY_EXISTS", acct, err, "ConnectedAccountService_CreateConnectedAccount")
       assert.is_false(err.retryable)
       assert.are.equal(1, #server_accounts(server))
     end)
 
     it("returns nil, err 400 for an empty identifier", function()
       local acct, err = sk.connected_accounts:create { connector = "gmail", identifier = "" }
-      api_error(400, "INVALID_ARGUMENT", acct, err, "createConnectedAccount")
+      api_error(400, "INVALID_ARGUMENT", acct, err, "ConnectedAccountService_CreateConnectedAccount")
       assert.are.equal("identifier", err.details[1].field)
       assert.are.equal(0, #server_accounts(server))
     end)
 
-    it("raises for missing required fields or wrong types, sending nothing", function()
-      raises("connected_accounts:create: missing required field 'connector'", function()
-        sk.connected_accounts:create { identifier = "x" }
-      end)
-      raises("connected_accounts:create: missing required field 'identifier'", function()
-        sk.connected_accounts:create { connector = "gmail" }
-      end)
+    it("returns nil, err 400 from the service without connector or identifier (the live document requires none)", function()
+      local acct, err = sk.connected_accounts:create { identifier = "x" }
+      api_error(400, "INVALID_ARGUMENT", acct, err, "ConnectedAccountService_CreateConnectedAccount")
+      assert.are.equal("connector", err.details[1].field)
+      acct, err = sk.connected_accounts:create { connector = "gmail" }
+      api_error(400, "INVALID_ARGUMENT", acct, err, "ConnectedAccountService_CreateConnectedAccount")
+      assert.are.equal("identifier", err.details[1].field)
+      assert.are.equal(0, #server_accounts(server))
+    end)
+
+    it("returns nil, err 400 for authorization_details the live schema does not have (the first document's api_key)", function()
+      local acct, err = sk.connected_accounts:create { connector = "gmail", identifier = "x", authorization_details = { api_key = "k" } }
+      api_error(400, "INVALID_ARGUMENT", acct, err, "ConnectedAccountService_CreateConnectedAccount")
+      assert.are.equal("connected_account.authorization_details.api_key", err.details[1].field)
+    end)
+
+    it("raises for wrong types, sending nothing", function()
       raises("field 'authorization_details' must be a table (JSON object)", function()
         sk.connected_accounts:create { connector = "gmail", identifier = "x", authorization_details = "tok" }
       end)
@@ -155,8 +163,9 @@ describe("connected accounts and tools", function()
   describe("connected_accounts:update_credentials", function()
     it("replaces the credentials of an existing account", function()
       server:seed { connected_accounts = 1 }
+      local details = { static_auth = { details = { api_key = "k-123" } } }
       local acct, err = sk.connected_accounts:update_credentials {
-        connector = "gmail", identifier = "user1@example.com", authorization_details = { api_key = "k-123" },
+        connector = "gmail", identifier = "user1@example.com", authorization_details = details,
       }
       assert.is_nil(err)
       assert.are.equal("ca_1", acct.id)
@@ -166,21 +175,22 @@ describe("connected accounts and tools", function()
       assert.are.equal("PUT", req.method)
       assert.are.equal("/api/v1/connected_accounts", req.path)
       assert.are.same({ connector = "gmail", identifier = "user1@example.com",
-        authorization_details = { api_key = "k-123" } }, cjson.decode(req.body))
+        connected_account = { authorization_details = details } }, cjson.decode(req.body))
       assert.are.equal("API_KEY", server_accounts(server)[1].authorization_type)
     end)
 
     it("returns nil, err 404 for an unknown account", function()
       local acct, err = sk.connected_accounts:update_credentials {
-        connector = "gmail", identifier = "nobody@example.com", authorization_details = { api_key = "k" },
+        connector = "gmail", identifier = "nobody@example.com",
+        authorization_details = { static_auth = { details = { api_key = "k" } } },
       }
-      api_error(404, "NOT_FOUND", acct, err, "updateConnectedAccountCredentials")
+      api_error(404, "NOT_FOUND", acct, err, "ConnectedAccountService_UpdateConnectedAccount")
     end)
 
-    it("raises for a missing identifier", function()
-      raises("connected_accounts:update_credentials: missing required field 'identifier'", function()
-        sk.connected_accounts:update_credentials { connector = "gmail" }
-      end)
+    it("returns nil, err 400 from the service for a missing identifier", function()
+      local acct, err = sk.connected_accounts:update_credentials { connector = "gmail" }
+      api_error(400, "INVALID_ARGUMENT", acct, err, "ConnectedAccountService_UpdateConnectedAccount")
+      assert.are.equal("identifier", err.details[1].field)
     end)
   end)
 
@@ -189,7 +199,8 @@ describe("connected accounts and tools", function()
       local res, err = sk.connected_accounts:magic_link { connector = "gmail", identifier = "user1@example.com" }
       assert.is_nil(err)
       assert.matches("^https://fake%.scalekit%.test/magic_link/gmail/%x+$", res.link)
-      assert.are.equal("string", type(res.expire_time))
+      assert.are.equal("string", type(res.expiry))
+      assert.is_nil(res.expire_time)
       local req = only(server, "createConnectedAccountMagicLink")
       assert.are.equal("POST", req.method)
       assert.are.equal("/api/v1/connected_accounts/magic_link", req.path)
@@ -198,7 +209,7 @@ describe("connected accounts and tools", function()
 
     it("returns nil, err 400 for an empty connector", function()
       local res, err = sk.connected_accounts:magic_link { connector = "", identifier = "x" }
-      api_error(400, "INVALID_ARGUMENT", res, err, "createConnectedAccountMagicLink")
+      api_error(400, "INVALID_ARGUMENT", res, err, "ConnectedAccountService_GetMagicLinkForConnectedAccount")
       assert.are.equal("connector", err.details[1].field)
     end)
 
@@ -206,14 +217,17 @@ describe("connected accounts and tools", function()
       raises("connected_accounts:magic_link: unknown field 'authorization_details'", function()
         sk.connected_accounts:magic_link { connector = "gmail", identifier = "x", authorization_details = {} }
       end)
-      raises("connected_accounts:magic_link: missing required field 'connector'", function()
-        sk.connected_accounts:magic_link { identifier = "x" }
-      end)
+    end)
+
+    it("returns nil, err 400 from the service for a missing connector", function()
+      local res, err = sk.connected_accounts:magic_link { identifier = "x" }
+      api_error(400, "INVALID_ARGUMENT", res, err, "ConnectedAccountService_GetMagicLinkForConnectedAccount")
+      assert.are.equal("connector", err.details[1].field)
     end)
   end)
 
   describe("tools:execute", function()
-    it("executes a tool; the fake echoes tool_input as data", function()
+    it("executes a tool; tool_input goes out as params, connection_name as connector; the fake echoes params", function()
       server:seed { connected_accounts = 1 }
       local input = { query = "is:unread", max_results = 5, labels = { "INBOX", "IMPORTANT" }, opts = { thread = true } }
       local res, err = sk.tools:execute {
@@ -228,28 +242,31 @@ describe("connected accounts and tools", function()
       assert.are.equal("POST", req.method)
       assert.are.equal("/api/v1/execute_tool", req.path)
       assert.are.same({ tool_name = "gmail_fetch_mails", identifier = "user1@example.com",
-        connection_name = "gmail", tool_input = input }, cjson.decode(req.body))
+        connector = "gmail", params = input }, cjson.decode(req.body))
     end)
 
-    it("sends an empty tool_input as a JSON object", function()
+    it("sends an empty tool_input as a JSON object (params)", function()
       server:seed { connected_accounts = 1 }
       local res = assert(sk.tools:execute { tool_name = "noop", identifier = "user1@example.com", tool_input = {} })
       assert.are.equal("table", type(res.data))
       assert.is_nil(next(res.data))
       local body = only(server, "executeTool").body
-      assert.is_truthy(body:find('"tool_input":{}', 1, true), body)
+      assert.is_truthy(body:find('"params":{}', 1, true), body)
     end)
 
     it("returns nil, err 404 for an unknown identifier", function()
       local res, err = sk.tools:execute { tool_name = "gmail_fetch_mails", identifier = "ghost@example.com" }
-      api_error(404, "NOT_FOUND", res, err, "executeTool")
+      api_error(404, "NOT_FOUND", res, err, "ToolService_ExecuteTool")
       assert.is_truthy(err.message:find("ghost@example.com", 1, true))
     end)
 
-    it("raises for a missing tool_name or a non-table tool_input", function()
-      raises("tools:execute: missing required field 'tool_name'", function()
-        sk.tools:execute { identifier = "x" }
-      end)
+    it("returns nil, err 400 from the service for a missing tool_name", function()
+      local res, err = sk.tools:execute { identifier = "x" }
+      api_error(400, "INVALID_ARGUMENT", res, err, "ToolService_ExecuteTool")
+      assert.are.equal("tool_name", err.details[1].field)
+    end)
+
+    it("raises for a non-table tool_input", function()
       raises("tools:execute: field 'tool_input' must be a table (JSON object)", function()
         sk.tools:execute { tool_name = "t", identifier = "x", tool_input = 5 }
       end)

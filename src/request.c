@@ -252,11 +252,11 @@ static void build_url(lua_State *L, const sk_client *c, const sk_operation *op, 
       check_type(L, top, SK_T_ARRAY, 0, who, p->name);
       count = sk_rawlen(L, top);
       for (i = 1; i <= (int)count; i++) {
-        char field[96];
+        char element[96];
         lua_rawgeti(L, top, i);
-        snprintf(field, sizeof field, "%s[%d]", p->name, i);
-        check_type(L, -1, p->items, p->format, who, field);
-        if (p->items == SK_T_STRING) check_utf8(L, -1, who, field);
+        snprintf(element, sizeof element, "%s[%d]", p->name, i);
+        check_type(L, -1, p->items, p->format, who, element);
+        if (p->items == SK_T_STRING) check_utf8(L, -1, who, element);
         add_query_value(L, url, p->wire, lua_gettop(L), p->items);
         lua_pop(L, 1);
       }
@@ -273,7 +273,7 @@ static void build_url(lua_State *L, const sk_client *c, const sk_operation *op, 
 /* Writes the JSON value at idx for field p; raises on a wrong value. */
 static void add_json_value(lua_State *L, int idx, const sk_param *p, const char *who,
                            sk_buf *body) {
-  char inner[200], err[300];
+  char inner[200];
   long long v;
   idx = lua_absindex(L, idx);
   if (is_null(L, idx) && !p->required) {
@@ -289,6 +289,7 @@ static void add_json_value(lua_State *L, int idx, const sk_param *p, const char 
     return;
   }
   if (sk_json_encode(L, idx, p->type == SK_T_ARRAY, body, inner, sizeof inner) != 0) {
+    char err[300];
     /* inner is "reason" or ".path[2]: reason" */
     snprintf(err, sizeof err, inner[0] == '.' || inner[0] == '[' ? "field %s%s" : "field %s: %s",
              p->name, inner);

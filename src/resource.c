@@ -31,11 +31,8 @@ static int prepare(lua_State *L, const sk_method *m, const sk_operation *op, con
     const sk_param *p = positional[i];
     char what[80];
     snprintf(what, sizeof what, "argument #%d (%s)", i + 1, p->name);
-    if (p->in == SK_IN_PATH) {
-      sk_request_check_path_value(L, i + 2, who, what);
-    } else if (lua_type(L, i + 2) != LUA_TSTRING) {
-      sk_argerror(L, who, "%s must be a string (got %s)", what, sk_typename(L, i + 2));
-    }
+    /* positional arguments are ids, in the path or not */
+    sk_request_check_path_value(L, i + 2, who, what);
   }
   if (!lua_isnoneornil(L, fields) && !lua_istable(L, fields))
     return sk_argerror(L, who, "argument #%d (fields) must be a table (got %s)", fields - 1,

@@ -59,7 +59,8 @@ Server.__index = Server
 --- Start a fake server.
 -- opts: port, client_id, client_secret, token_ttl, timeout (seconds to wait
 -- for the port, default 10), node (executable; default $NODE or "node"),
--- script (path to server.js), verbose (log requests to node's stderr).
+-- script (path to server.js), openapi (the API document it serves; default
+-- api/scalekit-public-openapi.json), verbose (log requests to node's stderr).
 function M.start(opts)
   opts = opts or {}
   local cfg = {}
@@ -78,6 +79,10 @@ function M.start(opts)
     "--client-secret", shquote(cfg.client_secret),
     "--token-ttl", shquote(cfg.token_ttl),
   }
+  if cfg.openapi then
+    args[#args + 1] = "--openapi"
+    args[#args + 1] = shquote(cfg.openapi)
+  end
   if cfg.verbose then args[#args + 1] = "--verbose" end
   -- `exec` makes the shell's pid ($$) the pid of node.
   local cmd = "echo $$ > " .. shquote(pid_file) .. "; exec " .. table.concat(args, " ")
@@ -182,8 +187,10 @@ function Server:reset(opts)
   return r
 end
 
---- Seed organizations and directory users/groups; returns
--- { organization_ids = {...}, directory_ids = {...} }.
+--- Seed organizations, directory users/groups, users, sessions and
+-- connected accounts (see spec/fake/README.md); returns
+-- { organization_ids = {...}, directory_ids = {...} } plus user_ids,
+-- session_ids and connected_account_ids when those were seeded.
 function Server:seed(spec)
   return self:control("POST", "/_fake/seed", spec or {})
 end
@@ -230,9 +237,17 @@ function Server:clear_faults()
   return self:control("DELETE", "/_fake/faults")
 end
 
---- Logged API requests (everything except /_fake/*), oldest first.
-function Server:requests()
-  return self:control("GET", "/_fake/requests").requests
+--- Logged API requests (everything except /_fake/*), oldest first; with
+-- `operation`, only those whose operation (the first document's id where
+-- there is one) or operation_id (the published one) is that name.
+function Server:requests(operation)
+  local all = self:control("GET", "/_fake/requests").requests
+  if operation == nil then return all end
+  local out = {}
+  for _, r in ipairs(all) do
+    if r.operation == operation or r.operation_id == operation then out[#out + 1] = r end
+  end
+  return out
 end
 
 function Server:clear_requests()
@@ -242,6 +257,22 @@ end
 --- { tokens_issued, requests, connections, tcp_connections, faults_applied }
 function Server:stats()
   return self:control("GET", "/_fake/stats")
+end
+
+--- The passwordless emails the server has "sent", oldest first: { {
+-- auth_request_id, email, code, link_token, magic_link, state, template,
+-- template_variables, expires_at, sent_at }, ... }.
+function Server:passwordless()
+  return self:control("GET", "/_fake/passwordless").messages
+end
+
+--- The code of the latest passwordless email sent to `email`, or nil.
+function Server:passwordless_code(email)
+  local messages = self:passwordless()
+  for i = #messages, 1, -1 do
+    if messages[i].email == email then return messages[i].code end
+  end
+  return nil
 end
 
 --- Terminate node and wait for it to exit. Idempotent.
