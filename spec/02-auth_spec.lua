@@ -1,7 +1,7 @@
 -- Client-credentials tokens: fetched on first use, cached, refreshed ahead
 -- of expiry and after a 401, final on a refused token request; the secret
 -- and tokens never leak into errors. Against the real fake server.
-local fake = require "spec.helpers.fake"
+local fixture = require "spec.helpers.fixture"
 local util = require "spec.helpers.util"
 local scalekit = require "scalekit"
 local socket = require "socket"
@@ -18,17 +18,9 @@ end
 
 describe("auth", function()
   local server, org_id
-
-  setup(function()
-    server = fake.start { client_secret = SECRET }
-  end)
-
-  teardown(function()
-    server:stop()
-  end)
+  fixture.fake({ server = { client_secret = SECRET } }, function(s) server = s end)
 
   before_each(function()
-    server:reset()
     org_id = server:seed { organizations = 1 }.organization_ids[1]
   end)
 
@@ -148,7 +140,7 @@ describe("auth", function()
     local org, err = sk.organizations:get(org_id)
     auth_error(org, err)
     assert.equal(2, err.attempts)
-    assert.equal("getOrganization", err.operation)
+    assert.equal(scalekit.operations.getOrganization.id, err.operation)
     assert.same({ "getOrganization", "createToken", "getOrganization" }, operations(server:requests()))
     -- the fault is used up: the client works again
     assert.truthy(sk.organizations:get(org_id))

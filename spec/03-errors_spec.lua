@@ -2,6 +2,7 @@
 -- nil, err with a complete error object; the retry policy, timeouts and
 -- hostile responses. Against the real fake server with injected faults.
 local fake = require "spec.helpers.fake"
+local fixture = require "spec.helpers.fixture"
 local util = require "spec.helpers.util"
 local scalekit = require "scalekit"
 local socket = require "socket"
@@ -24,17 +25,9 @@ end
 
 describe("errors", function()
   local server, org_id
-
-  setup(function()
-    server = fake.start {}
-  end)
-
-  teardown(function()
-    server:stop()
-  end)
+  fixture.fake({}, function(s) server = s end)
 
   before_each(function()
-    server:reset()
     org_id = server:seed { organizations = 1 }.organization_ids[1]
   end)
 
@@ -192,11 +185,14 @@ describe("errors", function()
       assert.equal("req-" .. (next_id - 1), err.request_id)
       assert.is_false(err.retryable)
       assert.equal(1, err.attempts)
-      assert.equal("getOrganization", err.operation)
+      -- errors name the published operationId
+      local op = scalekit.operations.getOrganization.id
+      assert.equal("OrganizationService_GetOrganization", op)
+      assert.equal(op, err.operation)
       local line = tostring(err)
       assert.falsy(line:find("\n", 1, true))
       assert.equal('scalekit: api error 404 NOT_FOUND: organization "org_missing" not found'
-        .. " (getOrganization, request_id " .. err.request_id .. ", 1 attempt)", line)
+        .. " (" .. op .. ", request_id " .. err.request_id .. ", 1 attempt)", line)
     end)
 
     it("keeps the server's details", function()
@@ -219,7 +215,7 @@ describe("errors", function()
       assert.falsy(line:find("[\r\n]"), line)
       assert.truthy(line:find("first line", 1, true))
       assert.truthy(line:find("third", 1, true))
-      assert.truthy(line:find("getOrganization", 1, true))
+      assert.truthy(line:find(scalekit.operations.getOrganization.id, 1, true))
     end)
 
     it("scalekit.is_error tells error objects apart", function()
@@ -357,6 +353,11 @@ describe("errors", function()
       assert.is_nil(err)
       assert.equal(org_id, org.id)
       assert.is_true(elapsed < 1, "elapsed " .. elapsed)
+      -- the 503 was really answered, and the GET really sent again
+      local log = logged(server, "getOrganization")
+      assert.equal(2, #log)
+      assert.is_true(log[1].fault)
+      assert.is_false(log[2].fault)
     end
 
     for _, value in ipairs { "soon", "-1", "1e9999", "0x10", "", "Thu, 99 Foo 2015 07:28:00 GMT" } do
@@ -534,7 +535,7 @@ describe("errors", function()
       assert.equal("decode", err.kind)
       assert.equal(200, err.status)
       assert.equal(1, err.attempts)
-      assert.equal("getOrganization", err.operation)
+      assert.equal(scalekit.operations.getOrganization.id, err.operation)
       assert.matches("^req%-%d+$", err.request_id)
       assert.is_string(err.message)
     end)

@@ -2,7 +2,7 @@
 -- scalekit.null, empty arrays/objects go out as [] / {}, strings survive
 -- quoting and unicode; path and query parameters are percent-encoded.
 -- Checked on the raw bytes the real fake server received.
-local fake = require "spec.helpers.fake"
+local fixture = require "spec.helpers.fixture"
 local util = require "spec.helpers.util"
 local scalekit = require "scalekit"
 local cjson = require "cjson"
@@ -15,23 +15,10 @@ end
 
 describe("json", function()
   local server, sk, org_id
-
-  setup(function()
-    server = fake.start {}
-  end)
-
-  teardown(function()
-    server:stop()
-  end)
+  fixture.fake({ client = "each", fast = true }, function(s, c) server, sk = s, c end)
 
   before_each(function()
-    server:reset()
     org_id = server:seed { organizations = 1 }.organization_ids[1]
-    sk = util.client(server)
-  end)
-
-  after_each(function()
-    sk:close()
   end)
 
   describe("decoding", function()
@@ -102,9 +89,15 @@ describe("json", function()
 
   describe("request bodies", function()
     it("sends empty roles as [] and empty metadata as {}", function()
-      local m, err = sk.memberships:add(org_id, "usr_1", { roles = {}, metadata = {} })
+      server:seed { organizations = 1, users = 1 } -- usr_1, a member of another organization
+      local user, err = sk.memberships:add(org_id, "usr_1", { roles = {}, metadata = {} })
       assert.is_nil(err)
+      local m
+      for _, membership in ipairs(user.memberships) do
+        if membership.organization_id == org_id then m = membership end
+      end
       assert.same({}, m.roles)
+      assert.same({}, m.metadata)
       local body = last(server, "addMembership").body
       assert.truthy(has(body, '"roles":[]'), body)
       assert.truthy(has(body, '"metadata":{}'), body)
@@ -144,12 +137,14 @@ describe("json", function()
       assert.truthy(has(last(server, "createOrganization").body, '"metadata":{}'))
     end)
 
+    -- tool_input and connection_name (the first document's) go out as the
+    -- live params and connector
     it("sends an empty tool_input as {} and nested input unchanged", function()
       local acct = server:seed { connected_accounts = 1 }
       assert.equal(1, #acct.connected_account_ids)
       local identifier = "user1@example.com"
       local res = assert(sk.tools:execute { tool_name = "noop", identifier = identifier, tool_input = {} })
-      assert.truthy(has(last(server, "executeTool").body, '"tool_input":{}'))
+      assert.truthy(has(last(server, "executeTool").body, '"params":{}'))
       assert.same({}, res.data)
 
       local input = {
@@ -162,9 +157,11 @@ describe("json", function()
       res = assert(sk.tools:execute { tool_name = "gmail_search", identifier = identifier,
                                       connection_name = "gmail", tool_input = input })
       local sent = cjson.decode(last(server, "executeTool").body)
-      assert.same(input, sent.tool_input)
+      assert.same(input, sent.params)
       assert.equal("gmail_search", sent.tool_name)
-      assert.equal("gmail", sent.connection_name)
+      assert.equal("gmail", sent.connector)
+      assert.is_nil(sent.tool_input)
+      assert.is_nil(sent.connection_name)
       assert.same(input, res.data)
       assert.equal("integer", number_type(res.data.limit))
       assert.equal("integer", number_type(res.data.filters.range.from))
@@ -299,7 +296,7 @@ describe("json", function()
       assert.equal(404, err.status)
       assert.equal("/api/v1/organizations/a%2Fb%3Fc%23d/connections/x%2F..%2Fy",
         last(server, "getConnection").path)
-      assert.equal("getConnection", err.operation)
+      assert.equal(scalekit.operations.getConnection.id, err.operation)
     end)
 
     it("cannot be used to climb to another route", function()

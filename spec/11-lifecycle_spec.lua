@@ -1,7 +1,7 @@
 -- Client lifecycle: close (explicit, idempotent, <close>), use after close,
 -- garbage collection with live clients/resources/iterators, leaving an
 -- iterator early, and keep-alive. Against the real fake server.
-local fake = require "spec.helpers.fake"
+local fixture = require "spec.helpers.fixture"
 local util = require "spec.helpers.util"
 local scalekit = require "scalekit"
 
@@ -9,17 +9,9 @@ local logged, full_gc = util.logged, util.full_gc
 
 describe("lifecycle", function()
   local server, org_ids
-
-  setup(function()
-    server = fake.start {}
-  end)
-
-  teardown(function()
-    server:stop()
-  end)
+  fixture.fake({}, function(s) server = s end)
 
   before_each(function()
-    server:reset()
     org_ids = server:seed { organizations = 5 }.organization_ids
   end)
 

@@ -1,32 +1,15 @@
 -- Error bodies beyond the API's own {code, message, details}: RFC 7807
 -- problem bodies from proxies and validators, and the masking of secrets,
 -- which must not garble ordinary text. Against the real fake server.
-local fake = require "spec.helpers.fake"
+local fixture = require "spec.helpers.fixture"
 local scalekit = require "scalekit"
 
 local LONG_SECRET = "sk_live_0123456789abcdef"
 
 describe("error bodies", function()
   local server, sk
-
-  setup(function()
-    server = fake.start { client_secret = LONG_SECRET }
-  end)
-
-  teardown(function()
-    server:stop()
-  end)
-
-  before_each(function()
-    server:reset()
-    local env = server:env()
-    env.max_retries = 0
-    sk = scalekit.new(env)
-  end)
-
-  after_each(function()
-    sk:close()
-  end)
+  fixture.fake({ server = { client_secret = LONG_SECRET }, client = "each", settings = { max_retries = 0 } },
+    function(s, c) server, sk = s, c end)
 
   it("takes the message of a problem+json body from detail or title", function()
     server:fault { operation = "listOrganizations", status = 422, content_type = "application/problem+json",

@@ -1,6 +1,6 @@
 -- The scripts in examples/ run unchanged against the fake server, as a
 -- newcomer would run them: a child interpreter, settings from SCALEKIT_*.
-local fake = require "spec.helpers.fake"
+local fixture = require "spec.helpers.fixture"
 local process = require "spec.helpers.process"
 
 local LUA = arg and arg[-1] or "lua5.4"
@@ -23,10 +23,7 @@ end
 
 describe("examples", function()
   local server
-
-  setup(function() server = fake.start {} end)
-  teardown(function() server:stop() end)
-  before_each(function() server:reset() end)
+  fixture.fake({}, function(s) server = s end)
 
   it("quickstart.lua creates, lists, walks and deletes", function()
     local out, rc = run_example(server, "quickstart.lua")

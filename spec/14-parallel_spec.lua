@@ -1,7 +1,7 @@
 -- sk:parallel: many operations at once over one pool of connections, with
 -- the single call's validation, retries, token refresh and results.
 -- Against the real fake server.
-local fake = require "spec.helpers.fake"
+local fixture = require "spec.helpers.fixture"
 local util = require "spec.helpers.util"
 local scalekit = require "scalekit"
 local socket = require "socket"
@@ -10,17 +10,11 @@ local logged = util.logged
 
 describe("sk:parallel", function()
   local server, sk, ids
-
-  setup(function() server = fake.start {} end)
-  teardown(function() server:stop() end)
+  fixture.fake({ client = "each", fast = true }, function(s, c) server, sk = s, c end)
 
   before_each(function()
-    server:reset()
     ids = server:seed { organizations = 5 }.organization_ids
-    sk = util.client(server)
   end)
-
-  after_each(function() sk:close() end)
 
   local function gets(n, id_of)
     local calls = {}
@@ -38,7 +32,7 @@ describe("sk:parallel", function()
         assert.is_nil(values[i])
         assert.is_true(scalekit.is_error(errors[i]))
         assert.equal(404, errors[i].status)
-        assert.equal("getOrganization", errors[i].operation)
+        assert.equal(scalekit.operations.getOrganization.id, errors[i].operation)
       elseif i == 20 then
         assert.equal(2, #values[i].organizations)
         assert.is_nil(errors[i])
@@ -115,6 +109,7 @@ describe("sk:parallel", function()
     server:clear_requests()
     local calls = gets(10)
     calls[9] = { "createOrganization", {} }
+    -- argument errors name the operation as the caller wrote it
     util.raises("parallel: call #9 (createOrganization): missing required field 'display_name'",
       function() sk:parallel(calls) end)
     util.raises("parallel: call #2: unknown operation 'nope'",

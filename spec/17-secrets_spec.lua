@@ -49,7 +49,9 @@ describe("secrets", function()
   local function seen(hook, operation)
     local out = {}
     for _, rec in ipairs(infos) do
-      if rec.hook == hook and (operation == nil or rec.info.operation == operation) then
+      -- hooks name the published operationId; aliases resolve to it
+      local id = operation and scalekit.operations[operation].id
+      if rec.hook == hook and (operation == nil or rec.info.operation == id) then
         out[#out + 1] = rec.info
       end
     end

@@ -103,7 +103,7 @@ static const sk_operation *read_call(lua_State *L, int calls, int i, sk_call_opt
   lua_rawgeti(L, -1, 1);
   snprintf(who, whocap, "parallel: call #%d", i);
   op = check_operation(L, -1, who);
-  snprintf(who, whocap, "parallel: call #%d (%s)", i, op->id);
+  snprintf(who, whocap, "parallel: call #%d (%s)", i, lua_tostring(L, -1));
   lua_rawgeti(L, -2, 2);
   if (!lua_isnil(L, -1) && !lua_istable(L, -1))
     sk_argerror(L, who, "[2] (params) must be a table (got %s)", sk_typename(L, -1));

@@ -71,7 +71,7 @@ int sk_driver_exchange(lua_State *L) {
     return sk_argerror(L, "call", "argument #2 (params) must be a table (got %s)",
                        sk_typename(L, 3));
   if (lua_type(L, 5) == LUA_TSTRING) snprintf(who, sizeof who, "%s", lua_tostring(L, 5));
-  else snprintf(who, sizeof who, "call(%s)", op->id);
+  else snprintf(who, sizeof who, "call(%s)", lua_tostring(L, 2));
   opts = sk_call_options_read(L, 4, who);
   sk_driver_push_exchange(L, 1, op, lua_istable(L, 3) ? 3 : 0, &opts, who);
   return 1;

@@ -281,6 +281,16 @@ static void add_json_value(lua_State *L, int idx, const sk_param *p, const char 
     return;
   }
   check_type(L, idx, p->type, p->format, who, p->name);
+  if (p->type == SK_T_ARRAY) {
+    size_t i, count = sk_rawlen(L, idx);
+    for (i = 1; i <= count; i++) {
+      char element[96];
+      lua_rawgeti(L, idx, (int)i);
+      snprintf(element, sizeof element, "%s[%d]", p->name, (int)i);
+      check_type(L, -1, p->items, SK_F_NONE, who, element);
+      lua_pop(L, 1);
+    }
+  }
   if (p->type == SK_T_INTEGER) {
     char num[32];
     integer_value(L, idx, p->format, &v);

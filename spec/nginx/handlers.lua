@@ -112,7 +112,7 @@ api.each_fail = function(_, q)
 end
 
 api.membership = function(a)
-  local added, err = sk.memberships:add(a[1], a[2], { roles = { "admin" } })
+  local added, err = sk.memberships:add(a[1], a[2], { roles = { { name = "admin" } } })
   if not added then return result(nil, err) end
   local removed, err2 = sk.memberships:remove(a[1], a[2])
   if not removed then return result(nil, err2) end

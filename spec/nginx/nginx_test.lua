@@ -89,9 +89,15 @@ describe("scalekit inside nginx", function()
     end)
 
     it("memberships and roles", function()
-      local t = get_json("/api/membership/" .. org_ids[1] .. "/usr_1")
-      assert.equal("PENDING_INVITE", t.added.membership_status)
-      assert.same({ "admin" }, t.added.roles)
+      local user_id = server:seed { users = 1 }.user_ids[1]
+      -- seeded users join the oldest organization: add this one to another
+      local t = get_json("/api/membership/" .. org_ids[2] .. "/" .. user_id)
+      assert.equal(user_id, t.added.id) -- the service answers with the user
+      local membership
+      for _, m in ipairs(t.added.memberships) do
+        if m.organization_id == org_ids[2] then membership = m end
+      end
+      assert.equal("admin", membership.roles[1].name)
       assert.is_true(t.removed)
       local r = get_json("/api/roles/" .. org_ids[1] .. "?name=viewer")
       assert.equal("viewer", r.role.name)
@@ -117,7 +123,9 @@ describe("scalekit inside nginx", function()
     it("on_request / on_response hooks run for calls made in worker threads", function()
       local t = get_json("/api/hooks/" .. org_ids[1])
       assert.is_true(t.ok)
-      assert.same({ "request getOrganization", "response getOrganization 200" }, t.seen)
+      -- hooks run in the request's VM, and name the published operationId
+      assert.same({ "request OrganizationService_GetOrganization",
+                    "response OrganizationService_GetOrganization 200" }, t.seen)
     end)
   end)
 
@@ -164,11 +172,11 @@ describe("scalekit inside nginx", function()
       assert.equal("api", err.kind)
       assert.equal(404, err.status)
       assert.equal("NOT_FOUND", err.code)
-      assert.equal("getOrganization", err.operation)
+      assert.equal("OrganizationService_GetOrganization", err.operation)
       assert.is_false(err.retryable)
       assert.equal(1, err.attempts)
       assert.matches("^req%-%d+$", err.request_id)
-      assert.is_true(err.is_error) -- the metatable is back after crossing VMs
+      assert.is_true(err.is_error)
       assert.matches("^scalekit: api error 404 NOT_FOUND: .*getOrganization", err.text)
       assert.not_matches(server.client_secret, err.text, 1, true)
     end)
