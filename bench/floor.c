@@ -71,7 +71,8 @@ static void die(const char *what, const char *why) {
 /* The same request headers as the SDK sends (User-Agent aside). */
 static struct curl_slist *headers(void) {
   struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
-  h = curl_slist_append(h, "Authorization: Bearer tttttttttttttttttttttttttttttttttttttttt.bench.token");
+  h = curl_slist_append(
+      h, "Authorization: Bearer tttttttttttttttttttttttttttttttttttttttt.bench.token");
   if (!h) die("headers", "out of memory");
   return h;
 }
@@ -99,8 +100,10 @@ static void check(CURL *e, CURLcode rc, const char *url) {
 }
 
 static void page_url(char *out, size_t cap, const char *base, long k) {
-  if (k == 0) snprintf(out, cap, "%s?page_size=100", base);
-  else snprintf(out, cap, "%s?page_size=100&page_token=p%ld", base, k);
+  if (k == 0)
+    snprintf(out, cap, "%s?page_size=100", base);
+  else
+    snprintf(out, cap, "%s?page_size=100&page_token=p%ld", base, k);
 }
 
 int main(int argc, char **argv) {
@@ -128,8 +131,10 @@ int main(int argc, char **argv) {
     CURL *e = new_easy(h, &b);
     if (pages && extra < 1) die("pages", "need the page count");
     /* warm-up: connect */
-    if (pages) page_url(u, sizeof u, url, 0);
-    else snprintf(u, sizeof u, "%s", url);
+    if (pages)
+      page_url(u, sizeof u, url, 0);
+    else
+      snprintf(u, sizeof u, "%s", url);
     curl_easy_setopt(e, CURLOPT_URL, u);
     check(e, curl_easy_perform(e), u);
     c0 = cpu_now();

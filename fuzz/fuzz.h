@@ -23,15 +23,14 @@
 #include "url.h"
 
 /* An invariant broke: say which and crash, so libFuzzer saves the input. */
-#define FUZZ_CHECK(cond, ...)                                                \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
-      fprintf(stderr, "%s:%d: invariant failed: %s\n  ", __FILE__, __LINE__, \
-              #cond);                                                        \
-      fprintf(stderr, __VA_ARGS__);                                          \
-      fputc('\n', stderr);                                                   \
-      abort();                                                               \
-    }                                                                        \
+#define FUZZ_CHECK(cond, ...)                                                        \
+  do {                                                                               \
+    if (!(cond)) {                                                                   \
+      fprintf(stderr, "%s:%d: invariant failed: %s\n  ", __FILE__, __LINE__, #cond); \
+      fprintf(stderr, __VA_ARGS__);                                                  \
+      fputc('\n', stderr);                                                           \
+      abort();                                                                       \
+    }                                                                                \
   } while (0)
 
 /* A new state with the standard libraries (require finds the system's
@@ -45,8 +44,7 @@ static lua_State *fuzz_new_state(void) {
 
 /* Runs a chunk that returns one value and leaves that value on the stack. */
 static void fuzz_push_chunk(lua_State *L, const char *name, const char *code) {
-  if (luaL_loadbuffer(L, code, strlen(code), name) != LUA_OK ||
-      lua_pcall(L, 0, 1, 0) != LUA_OK) {
+  if (luaL_loadbuffer(L, code, strlen(code), name) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK) {
     fprintf(stderr, "fuzz setup: %s\n", lua_tostring(L, -1));
     abort();
   }
@@ -155,9 +153,8 @@ static int fuzz_ref_utf8(const unsigned char *s, size_t n, size_t *bad) {
       if (i + k >= n || (s[i + k] & 0xC0) != 0x80) goto fail;
       cp = (cp << 6) | (s[i + k] & 0x3F);
     }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-        (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
       goto fail;
     i += len;
   }

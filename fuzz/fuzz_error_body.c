@@ -18,10 +18,10 @@
 #include "fuzz.h"
 
 #define SECRET "test_secret"
-#define TOKEN "tok-1-4739bddab44a08b4"
+#define TOKEN  "tok-1-4739bddab44a08b4"
 
 static lua_State *L;
-#define DECODER 1
+#define DECODER  1
 #define CHECK_FN 2
 
 static const char *const CHECK =
@@ -42,7 +42,8 @@ static const char *const CHECK =
     "end\n"
     "local function shows_secret(s)\n"
     "  local j = junesc(s)\n"
-    "  for _, v in ipairs { s, pdec(s), pdec(pdec(s)), pdec(s, true), j, pdec(j), pdec(j, true) } do\n"
+    "  for _, v in ipairs { s, pdec(s), pdec(pdec(s)), pdec(s, true), j, pdec(j), pdec(j, true) } "
+    "do\n"
     "    if has_secret(v) then return true end\n"
     "  end\n"
     "end\n"
@@ -85,25 +86,33 @@ static const char *const CHECK =
     "    return 'code ' .. describe(err.code)\n"
     "  end\n"
     /* Where secrets were masked the exact values are the masker's business. */
-    "  if shows_secret(body) or shows_secret(ctype) or (ok and leak(decoded, 'body', {})) then return nil end\n"
+    "  if shows_secret(body) or shows_secret(ctype) or (ok and leak(decoded, 'body', {})) then "
+    "return nil end\n"
     "  if ok and type(decoded) == 'table' then\n"
     "    local function first(keys)\n"
     "      for _, k in ipairs(keys) do\n"
-    "        if type(decoded[k]) == 'string' and cut(decoded[k]) ~= '' then return cut(decoded[k]) end\n"
+    "        if type(decoded[k]) == 'string' and cut(decoded[k]) ~= '' then return cut(decoded[k]) "
+    "end\n"
     "      end\n"
     "    end\n"
     "    local c = first { 'code', 'error' }\n"
-    "    if err.code ~= c then return 'code ' .. describe(err.code) .. ', want ' .. describe(c) end\n"
-    "    local want = first { 'message', 'error_description', 'detail', 'title' } or ('HTTP ' .. status)\n"
-    "    if err.message ~= want then return 'message ' .. describe(err.message) .. ', want ' .. describe(want) end\n"
+    "    if err.code ~= c then return 'code ' .. describe(err.code) .. ', want ' .. describe(c) "
+    "end\n"
+    "    local want = first { 'message', 'error_description', 'detail', 'title' } or ('HTTP ' .. "
+    "status)\n"
+    "    if err.message ~= want then return 'message ' .. describe(err.message) .. ', want ' .. "
+    "describe(want) end\n"
     "    local d = same(err.details, decoded.details, 'details')\n"
     "    if d then return d end\n"
     "    return nil\n"
     "  end\n"
-    "  if err.code ~= nil or err.details ~= nil then return 'code/details from a non-object body' end\n"
+    "  if err.code ~= nil or err.details ~= nil then return 'code/details from a non-object body' "
+    "end\n"
     "  local want = 'HTTP ' .. status\n"
-    "  if ctype ~= '' and #body > 0 then want = want .. ' with a non-JSON body (' .. ctype:sub(1, 120) .. ')' end\n"
-    "  if err.message ~= want then return 'message ' .. describe(err.message) .. ', want ' .. want end\n"
+    "  if ctype ~= '' and #body > 0 then want = want .. ' with a non-JSON body (' .. ctype:sub(1, "
+    "120) .. ')' end\n"
+    "  if err.message ~= want then return 'message ' .. describe(err.message) .. ', want ' .. want "
+    "end\n"
     "end\n";
 
 static sk_mask secrets;

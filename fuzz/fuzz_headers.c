@@ -39,8 +39,8 @@ static int ref_header(const uint8_t *line, size_t len, const char *name, size_t 
 }
 
 static void check_retry_after(const char *value) {
-  static const time_t NOWS[] = {0, 1, 784111777, 1000000000, 1764000000, 4102444800LL,
-                                253402300799LL};
+  static const time_t NOWS[] = {
+      0, 1, 784111777, 1000000000, 1764000000, 4102444800LL, 253402300799LL};
   size_t s = 0, e = strlen(value), i;
   double first = 0;
   int all_digits = 1;

@@ -11,9 +11,9 @@
 #include "fuzz.h"
 
 static lua_State *L;
-#define DECODER_128 1
+#define DECODER_128  1
 #define DECODER_1000 2
-#define CHECK_FN 3
+#define CHECK_FN     3
 
 static const char *const CHECK =
     "local lib = ...\n"
@@ -30,7 +30,8 @@ static const char *const CHECK =
     "      end\n"
     "      return nil\n"
     "    end\n"
-    "    if math.type(norm) ~= math.type(raw) or (norm ~= raw and (raw == raw or norm == norm)) then\n"
+    "    if math.type(norm) ~= math.type(raw) or (norm ~= raw and (raw == raw or norm == norm)) "
+    "then\n"
     "      return path .. ': ' .. describe(raw) .. ' changed to ' .. describe(norm)\n"
     "    end\n"
     "    return nil\n"
@@ -46,7 +47,8 @@ static const char *const CHECK =
     "    end\n"
     "    return nil\n"
     "  end\n"
-    "  if not rawequal(raw, norm) then return path .. ': ' .. describe(raw) .. ' vs ' .. describe(norm) end\n"
+    "  if not rawequal(raw, norm) then return path .. ': ' .. describe(raw) .. ' vs ' .. "
+    "describe(norm) end\n"
     "end\n"
     "return function(raw, norm) return check(raw, norm, '$') end\n";
 
@@ -90,13 +92,11 @@ static void decode_with(int decoder, const char *s, size_t n, int utf8_ok, size_
     /* A NUL byte is refused even where lua-cjson stops reading at it. */
     FUZZ_CHECK(!raw_ok || memchr(s, '\0', n) != NULL,
                "sk_json_decode failed (%s) where the decoder succeeds", lua_tostring(L, -2));
-    FUZZ_CHECK(lua_type(L, -2) == LUA_TSTRING && lua_rawlen(L, -2) > 0,
-               "no message on failure");
+    FUZZ_CHECK(lua_type(L, -2) == LUA_TSTRING && lua_rawlen(L, -2) > 0, "no message on failure");
     lua_settop(L, top);
     return;
   }
-  FUZZ_CHECK(raw_ok, "sk_json_decode succeeded where the decoder fails: %s",
-             lua_tostring(L, -1));
+  FUZZ_CHECK(raw_ok, "sk_json_decode succeeded where the decoder fails: %s", lua_tostring(L, -1));
   /* stack: normalised, raw -> check(raw, normalised) */
   lua_insert(L, -2);
   fuzz_lua_check(L, CHECK_FN, 2, "normalisation");

@@ -12,7 +12,7 @@
 
 static lua_State *L;
 #define DECODER 1
-#define LIB 2
+#define LIB     2
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
@@ -65,8 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   rc = sk_json_encode(L, value, array_hint, &b, err, errcap);
   FUZZ_CHECK(lua_gettop(L) == value + 1, "stack changed by %d", lua_gettop(L) - value - 1);
   FUZZ_CHECK(rc == 0 || rc == -1, "rc %d", rc);
-  FUZZ_CHECK((rc == -1) == expect_fail,
-             "rc %d for depth %lld%s: %s", rc, (long long)depth,
+  FUZZ_CHECK((rc == -1) == expect_fail, "rc %d for depth %lld%s: %s", rc, (long long)depth,
              has_bad ? " with NaN/inf" : "", err && errcap ? err : "(no err buffer)");
   lua_pushvalue(L, value);
   call_lib("same", 2, 1);

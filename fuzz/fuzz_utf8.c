@@ -16,8 +16,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       memcpy(copy, data + off, n);
       ok = sk_utf8_valid(copy, n, &bad);
       ref = fuzz_ref_utf8((const unsigned char *)copy, n, &ref_bad);
-      FUZZ_CHECK(ok == ref, "offset %zu length %zu: sk_utf8_valid says %d, reference %d "
-                 "(reference bad byte %zu)", off, n, ok, ref, ref_bad);
+      FUZZ_CHECK(ok == ref,
+                 "offset %zu length %zu: sk_utf8_valid says %d, reference %d "
+                 "(reference bad byte %zu)",
+                 off, n, ok, ref, ref_bad);
       if (!ok) {
         FUZZ_CHECK(bad == ref_bad, "first bad byte at %zu, reference says %zu", bad, ref_bad);
         FUZZ_CHECK(bad < n, "bad offset %zu past the length %zu", bad, n);

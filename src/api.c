@@ -8,9 +8,9 @@
 #include "resource.h"
 
 #define DEFAULT_CONCURRENCY 16
-#define MAX_CONCURRENCY 256
-#define CLIENT_METHODS_KEY "scalekit.client_methods"
-#define UV_EXTRAS "extras" /* sk.auth and friends, set by the Lua layer */
+#define MAX_CONCURRENCY     256
+#define CLIENT_METHODS_KEY  "scalekit.client_methods"
+#define UV_EXTRAS           "extras" /* sk.auth and friends, set by the Lua layer */
 
 /* close, __gc and __close: idempotent, never raises. Inside a call (a
  * hook closing its client) it only marks the client. */
@@ -21,8 +21,10 @@ static int client_close(lua_State *L) {
 
 static int client_tostring(lua_State *L) {
   sk_client *c = (sk_client *)luaL_checkudata(L, 1, SK_CLIENT_MT);
-  if (c->closed) lua_pushliteral(L, "scalekit.client (closed)");
-  else lua_pushfstring(L, "scalekit.client (%s, client_id %s)", c->base_url, c->client_id);
+  if (c->closed)
+    lua_pushliteral(L, "scalekit.client (closed)");
+  else
+    lua_pushfstring(L, "scalekit.client (%s, client_id %s)", c->base_url, c->client_id);
   return 1;
 }
 

@@ -8,9 +8,9 @@ typedef struct slot {
   sk_transfer t;
   CURL *easy;
   struct curl_slist *headers;
-  int index;        /* exchange in it, or -1 */
-  int in_multi;     /* its transfer is in the multi handle */
-  int wants_token;  /* waits for the token exchange */
+  int index;       /* exchange in it, or -1 */
+  int in_multi;    /* its transfer is in the multi handle */
+  int wants_token; /* waits for the token exchange */
 } slot;
 
 struct sk_batch {
@@ -21,16 +21,16 @@ struct sk_batch {
   int entered;     /* counted in c->busy */
   sk_exchange *x;  /* n calls, then the token exchange */
   int n;
-  slot *slots;     /* concurrency for calls, then one for the token */
+  slot *slots; /* concurrency for calls, then one for the token */
   int nslots;
   int released;
 };
 
 /* User value slots. */
-#define UV_CLIENT "client"
-#define UV_VALUES "values"
-#define UV_ERRORS "errors"
-#define UV_RESPONSES "responses"
+#define UV_CLIENT      "client"
+#define UV_VALUES      "values"
+#define UV_ERRORS      "errors"
+#define UV_RESPONSES   "responses"
 #define UV_TOKEN_ERROR "token_error" /* once the token cannot be had */
 
 static void release(sk_batch *b) {
@@ -114,8 +114,7 @@ sk_batch *sk_batch_new(lua_State *L, int client_idx, int n, int concurrency) {
   } else if (rc == -1) {
     /* a hook's call while the client's handles are busy: its own */
     b->own_easy = (CURL **)calloc((size_t)b->nslots, sizeof *b->own_easy);
-    if (!b->own_easy || !(b->multi = curl_multi_init()))
-      luaL_error(L, "scalekit: out of memory");
+    if (!b->own_easy || !(b->multi = curl_multi_init())) luaL_error(L, "scalekit: out of memory");
     for (i = 0; i < b->nslots; i++)
       if (!(b->slots[i].easy = b->own_easy[i] = curl_easy_init()))
         luaL_error(L, "scalekit: out of memory");
@@ -132,8 +131,8 @@ sk_exchange *sk_batch_exchange(sk_batch *b, int i) { return &b->x[i]; }
 typedef struct run_state {
   sk_batch *b;
   int client_idx, values, errors, responses;
-  int next;  /* next call to put into a slot */
-  int done;  /* calls finished */
+  int next; /* next call to put into a slot */
+  int done; /* calls finished */
   int uv;
 } run_state;
 
@@ -181,8 +180,10 @@ static void token_done(lua_State *L, run_state *r, slot *ts) {
       free_slot(r, s);
     }
   }
-  if (ok) lua_pop(L, 1);
-  else lua_setfield(L, r->uv, UV_TOKEN_ERROR);
+  if (ok)
+    lua_pop(L, 1);
+  else
+    lua_setfield(L, r->uv, UV_TOKEN_ERROR);
   sk_exchange_free(tx);
   sk_exchange_init(tx);
   ts->index = -1;
@@ -298,8 +299,10 @@ static int run(lua_State *L) {
     {
       double wait = wake - sk_monotonic();
       int ms = wait > 0 ? (int)(wait * 1000) + 1 : 0;
-      if (running > 0) curl_multi_poll(r.b->multi, NULL, 0, ms, NULL);
-      else sk_sleep(wait);
+      if (running > 0)
+        curl_multi_poll(r.b->multi, NULL, 0, ms, NULL);
+      else
+        sk_sleep(wait);
     }
   }
   return 0;

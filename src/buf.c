@@ -49,16 +49,13 @@ static int sk_buf_grow(sk_buf *b, size_t need) {
 }
 
 int sk_buf_add(sk_buf *b, const void *p, size_t n) {
-  if (b->oom)
-    return -1;
-  if (n == 0)
-    return 0; /* p may be NULL then */
+  if (b->oom) return -1;
+  if (n == 0) return 0; /* p may be NULL then */
   if (n > SIZE_MAX - 1 - b->len) {
     b->oom = 1;
     return -1;
   }
-  if (b->len + n + 1 > b->cap && sk_buf_grow(b, b->len + n + 1) != 0)
-    return -1;
+  if (b->len + n + 1 > b->cap && sk_buf_grow(b, b->len + n + 1) != 0) return -1;
   memcpy(b->data + b->len, p, n);
   b->len += n;
   return 0;
@@ -77,8 +74,7 @@ int sk_buf_addc(sk_buf *b, char c) {
 }
 
 const char *sk_buf_cstr(sk_buf *b) {
-  if (b->data == NULL)
-    return "";
+  if (b->data == NULL) return "";
   b->data[b->len] = '\0'; /* the spare byte is always there */
   return b->data;
 }

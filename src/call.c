@@ -58,8 +58,8 @@ int sk_call_run(lua_State *L, int client_idx, const sk_operation *op, int params
   return 2;
 }
 
-int sk_call_iterate(lua_State *L, int client_idx, const sk_operation *op, int params_idx,
-                    int pages, const char *who) {
+int sk_call_iterate(lua_State *L, int client_idx, const sk_operation *op, int params_idx, int pages,
+                    const char *who) {
   int base;
   client_idx = lua_absindex(L, client_idx);
   params_idx = lua_absindex(L, params_idx);

@@ -21,7 +21,7 @@ sk_call_options sk_call_options_read(lua_State *L, int idx, const char *who);
 int sk_call_run(lua_State *L, int client_idx, const sk_operation *op, int params_idx,
                 const sk_call_options *opts, const char *who);
 /* Returns the for-loop values of the Lua iterator over op. */
-int sk_call_iterate(lua_State *L, int client_idx, const sk_operation *op, int params_idx,
-                    int pages, const char *who);
+int sk_call_iterate(lua_State *L, int client_idx, const sk_operation *op, int params_idx, int pages,
+                    const char *who);
 
 #endif

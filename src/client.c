@@ -51,9 +51,11 @@ void sk_client_leave(sk_client *c) {
 
 sk_client *sk_client_check(lua_State *L, int idx, const char *who) {
   sk_client *c = (sk_client *)luaL_testudata(L, idx, SK_CLIENT_MT);
-  if (!c) sk_argerror(L, who, "expected a scalekit client (use ':' to call methods), got %s",
-                      sk_typename(L, idx));
-  else if (c->closed) sk_argerror(L, who, "client is closed");
+  if (!c)
+    sk_argerror(L, who, "expected a scalekit client (use ':' to call methods), got %s",
+                sk_typename(L, idx));
+  else if (c->closed)
+    sk_argerror(L, who, "client is closed");
   return c;
 }
 
@@ -126,8 +128,7 @@ static const char *opt_string(lua_State *L, const char *key, int required) {
     return NULL;
   }
   if (lua_type(L, -1) != LUA_TSTRING)
-    sk_argerror(L, "scalekit.core.new", "'%s' must be a string, got %s", key,
-                sk_typename(L, -1));
+    sk_argerror(L, "scalekit.core.new", "'%s' must be a string, got %s", key, sk_typename(L, -1));
   s = lua_tostring(L, -1);
   lua_pop(L, 1); /* anchored by the config table */
   return s;
@@ -136,11 +137,13 @@ static const char *opt_string(lua_State *L, const char *key, int required) {
 static double opt_number(lua_State *L, const char *key, double dflt) {
   double v;
   lua_getfield(L, 1, key);
-  if (lua_isnil(L, -1)) v = dflt;
+  if (lua_isnil(L, -1))
+    v = dflt;
   else if (lua_type(L, -1) != LUA_TNUMBER)
     return sk_argerror(L, "scalekit.core.new", "'%s' must be a number, got %s", key,
                        sk_typename(L, -1));
-  else v = lua_tonumber(L, -1);
+  else
+    v = lua_tonumber(L, -1);
   lua_pop(L, 1);
   if (!(v >= 0) || !sk_finite(v))
     return sk_argerror(L, "scalekit.core.new", "'%s' must be a finite number >= 0", key);
@@ -195,8 +198,8 @@ int sk_client_new(lua_State *L) {
   c->user_agent = strdup(agent);
   c->ca_file = dup_or_null(ca);
   c->proxy = dup_or_null(proxy);
-  if (!c->base_url || !c->client_id || !c->client_secret || !c->user_agent ||
-      (ca && !c->ca_file) || (proxy && !c->proxy) || rebuild_secrets(c) != 0) {
+  if (!c->base_url || !c->client_id || !c->client_secret || !c->user_agent || (ca && !c->ca_file) ||
+      (proxy && !c->proxy) || rebuild_secrets(c) != 0) {
     release(c);
     return luaL_error(L, "scalekit.core.new: out of memory");
   }

@@ -14,10 +14,10 @@ typedef struct sk_client {
   char *user_agent;
   char *ca_file;
   char *proxy;
-  char *token;              /* cached access token, or NULL */
-  double token_expires;     /* monotonic seconds after which it is refreshed */
+  char *token;               /* cached access token, or NULL */
+  double token_expires;      /* monotonic seconds after which it is refreshed */
   unsigned token_generation; /* counts tokens: who holds an old one */
-  sk_mask secrets;          /* client_secret and token, every encoding */
+  sk_mask secrets;           /* client_secret and token, every encoding */
   int max_retries;
   double retry_base_delay; /* seconds */
   double retry_max_delay;
@@ -26,18 +26,18 @@ typedef struct sk_client {
   CURLM *multi;          /* lent to one batch at a time: its connection pool */
   CURL **pool;           /* easy handles of multi */
   int pool_size;
-  int pool_lent;   /* a batch holds multi and pool */
-  int busy;        /* batches running; release waits for the last */
+  int pool_lent;          /* a batch holds multi and pool */
+  int busy;               /* batches running; release waits for the last */
   unsigned long long rng; /* backoff jitter */
-  int closed;      /* no new calls; released once not busy */
+  int closed;             /* no new calls; released once not busy */
 } sk_client;
 
 /* User value slots of a client (a table anchored by the userdata). */
-#define SK_UV_DECODER "decoder"
-#define SK_UV_RESOURCES "resources"
-#define SK_UV_ON_REQUEST "on_request"
+#define SK_UV_DECODER     "decoder"
+#define SK_UV_RESOURCES   "resources"
+#define SK_UV_ON_REQUEST  "on_request"
 #define SK_UV_ON_RESPONSE "on_response"
-#define SK_UV_DEBUG "debug" /* function(line) receiving debug lines */
+#define SK_UV_DEBUG       "debug" /* function(line) receiving debug lines */
 
 /* core.new(config) -> client (config validated by scalekit.lua). */
 int sk_client_new(lua_State *L);

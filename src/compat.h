@@ -10,15 +10,14 @@
  * user value, and there is no integer subtype. */
 #define sk_getuservalue(L, idx) lua_getfenv((L), (idx))
 #define sk_setuservalue(L, idx) lua_setfenv((L), (idx))
-#define sk_rawlen(L, idx) lua_objlen((L), (idx))
-#define sk_isinteger(L, idx) 0
-#define lua_absindex(L, i) \
-  ((i) > 0 || (i) <= LUA_REGISTRYINDEX ? (i) : lua_gettop(L) + (i) + 1)
+#define sk_rawlen(L, idx)       lua_objlen((L), (idx))
+#define sk_isinteger(L, idx)    0
+#define lua_absindex(L, i)      ((i) > 0 || (i) <= LUA_REGISTRYINDEX ? (i) : lua_gettop(L) + (i) + 1)
 #ifndef LUA_OK
 #define LUA_OK 0
 #endif
 #else
-#define sk_rawlen(L, idx) lua_rawlen((L), (idx))
+#define sk_rawlen(L, idx)    lua_rawlen((L), (idx))
 #define sk_isinteger(L, idx) lua_isinteger((L), (idx))
 #if LUA_VERSION_NUM >= 504
 #define sk_getuservalue(L, idx) ((void)lua_getiuservalue((L), (idx), 1))
@@ -35,7 +34,7 @@
 void sk_compat_setfuncs(lua_State *L, const luaL_Reg *l, int nup);
 void *sk_compat_testudata(lua_State *L, int ud, const char *tname);
 #undef luaL_setfuncs
-#define luaL_setfuncs sk_compat_setfuncs
+#define luaL_setfuncs  sk_compat_setfuncs
 #define luaL_testudata sk_compat_testudata
 #endif
 

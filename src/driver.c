@@ -70,8 +70,10 @@ int sk_driver_exchange(lua_State *L) {
   if (!lua_isnoneornil(L, 3) && !lua_istable(L, 3))
     return sk_argerror(L, "call", "argument #2 (params) must be a table (got %s)",
                        sk_typename(L, 3));
-  if (lua_type(L, 5) == LUA_TSTRING) snprintf(who, sizeof who, "%s", lua_tostring(L, 5));
-  else snprintf(who, sizeof who, "call(%s)", lua_tostring(L, 2));
+  if (lua_type(L, 5) == LUA_TSTRING)
+    snprintf(who, sizeof who, "%s", lua_tostring(L, 5));
+  else
+    snprintf(who, sizeof who, "call(%s)", lua_tostring(L, 2));
   opts = sk_call_options_read(L, 4, who);
   sk_driver_push_exchange(L, 1, op, lua_istable(L, 3) ? 3 : 0, &opts, who);
   return 1;
@@ -284,10 +286,13 @@ static int transport_perform(lua_State *L) {
 }
 
 void sk_driver_register(lua_State *L) {
-  static const luaL_Reg exchange_methods[] = {
-      {"next", exchange_next},   {"received", exchange_received}, {"grant", exchange_grant},
-      {"fail", exchange_fail},   {"result", exchange_result},     {"close", exchange_close},
-      {NULL, NULL}};
+  static const luaL_Reg exchange_methods[] = {{"next", exchange_next},
+                                              {"received", exchange_received},
+                                              {"grant", exchange_grant},
+                                              {"fail", exchange_fail},
+                                              {"result", exchange_result},
+                                              {"close", exchange_close},
+                                              {NULL, NULL}};
   static const luaL_Reg transport_methods[] = {
       {"perform", transport_perform}, {"close", transport_close}, {NULL, NULL}};
   sk_new_metatable(L, SK_EXCHANGE_MT, exchange_close);

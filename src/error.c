@@ -55,8 +55,7 @@ static void push_redacted_value(lua_State *L, int idx, sk_masks masks) {
 /* Pushes the value of the first of keys (NULL-terminated) that holds a
  * non-empty string, masked, and returns it; pushes nothing and returns
  * NULL if none does. */
-static const char *string_field(lua_State *L, int idx, const char *const *keys,
-                                sk_masks redact) {
+static const char *string_field(lua_State *L, int idx, const char *const *keys, sk_masks redact) {
   for (; *keys; keys++) {
     lua_getfield(L, idx, *keys);
     /* non-empty as a C string: the message is one (it stops at a NUL) */
@@ -93,7 +92,7 @@ static void redact_table(lua_State *L, int idx, sk_masks redact) {
     }
   }
   for (i = 1; i <= n; i++) {
-    lua_rawgeti(L, renamed, i);                       /* key */
+    lua_rawgeti(L, renamed, i);         /* key */
     push_redacted_value(L, -1, redact); /* key, masked */
     lua_pushvalue(L, -2);
     lua_rawget(L, idx); /* key, masked, value */

@@ -5,9 +5,9 @@
 #include "mask.h"
 
 typedef struct sk_error_info {
-  const char *kind;       /* api, auth, transport, timeout, decode, closed */
-  long status;            /* 0: no response (nil) */
-  const char *code;       /* NULL: nil */
+  const char *kind; /* api, auth, transport, timeout, decode, closed */
+  long status;      /* 0: no response (nil) */
+  const char *code; /* NULL: nil */
   const char *message;
   const char *request_id; /* NULL or "": nil */
   const char *operation;  /* operationId */

@@ -51,10 +51,12 @@ static sk_failure classify(const sk_operation *op, const sk_http_response *res) 
                                       res->status < 500 && res->status != 429)
                    ? "auth"
                    : "api";
-      if (res->status == 429) f.retryable = f.retry_now = 1;
+      if (res->status == 429)
+        f.retryable = f.retry_now = 1;
       else if (res->status >= 500) {
         f.retryable = 1;
-        f.retry_now = idempotent && (res->status == 502 || res->status == 503 || res->status == 504);
+        f.retry_now =
+            idempotent && (res->status == 502 || res->status == 503 || res->status == 504);
       }
       break;
     case SK_NET_CONNECT: f.retryable = f.retry_now = 1; break;
@@ -109,8 +111,7 @@ static void set_masked(lua_State *L, const char *key, const char *s, size_t n, s
   lua_setfield(L, -2, key);
 }
 
-static void hook_request(lua_State *L, int client_idx, const sk_exchange *x,
-                         const sk_transfer *t) {
+static void hook_request(lua_State *L, int client_idx, const sk_exchange *x, const sk_transfer *t) {
   const sk_client *c = client_at(L, client_idx);
   const sk_operation *op = x->req.op;
   const sk_mask *masks[3];
@@ -137,8 +138,10 @@ static void hook_request(lua_State *L, int client_idx, const sk_exchange *x,
   }
   lua_setfield(L, -2, "headers");
   if (t->http.body) {
-    if (op->flags & SK_OP_CLIENT_AUTH) lua_pushliteral(L, "[redacted: credentials]");
-    else sk_push_masked(L, masks, t->http.body, t->http.body_len);
+    if (op->flags & SK_OP_CLIENT_AUTH)
+      lua_pushliteral(L, "[redacted: credentials]");
+    else
+      sk_push_masked(L, masks, t->http.body, t->http.body_len);
     lua_setfield(L, -2, "body");
   }
   run_hook(L);
@@ -148,8 +151,8 @@ static int succeeded(const sk_http_response *res) {
   return res->outcome == SK_NET_OK && res->status >= 200 && res->status < 300;
 }
 
-static void hook_response(lua_State *L, int client_idx, const sk_exchange *x,
-                          const sk_transfer *t, double elapsed) {
+static void hook_response(lua_State *L, int client_idx, const sk_exchange *x, const sk_transfer *t,
+                          double elapsed) {
   const sk_client *c = client_at(L, client_idx);
   const sk_http_response *res = &t->res;
   const sk_mask *masks[3];
@@ -162,7 +165,8 @@ static void hook_response(lua_State *L, int client_idx, const sk_exchange *x,
     lua_pushinteger(L, res->status);
     lua_setfield(L, -2, "status");
   }
-  if (res->request_id[0]) set_masked(L, "request_id", res->request_id, strlen(res->request_id), masks);
+  if (res->request_id[0])
+    set_masked(L, "request_id", res->request_id, strlen(res->request_id), masks);
   if (res->outcome != SK_NET_OK) set_masked(L, "error", res->error, strlen(res->error), masks);
   if ((x->req.op->flags & SK_OP_SECRET_RESULT) && succeeded(res))
     lua_pushliteral(L, "[redacted: secret response]");
@@ -183,8 +187,10 @@ static void debug_line(lua_State *L, int client_idx, const sk_exchange *x, const
   char line[512], outcome[200];
   if (!c->debug) return;
   masks_of(c, x, masks);
-  if (res->outcome == SK_NET_OK) snprintf(outcome, sizeof outcome, "%ld", res->status);
-  else snprintf(outcome, sizeof outcome, "failed (%.150s)", res->error);
+  if (res->outcome == SK_NET_OK)
+    snprintf(outcome, sizeof outcome, "%ld", res->status);
+  else
+    snprintf(outcome, sizeof outcome, "failed (%.150s)", res->error);
   snprintf(line, sizeof line, "scalekit: %s %s %s attempt %d %.0f ms%s%.100s", x->req.op->id,
            t->http.method, outcome, x->attempts, elapsed * 1000,
            res->request_id[0] ? " request_id " : "", res->request_id);
@@ -216,9 +222,7 @@ static int closed_under_us(sk_client *c, sk_exchange *x) {
   return 1;
 }
 
-static int needs_token(const sk_exchange *x) {
-  return !(x->req.op->flags & SK_OP_NO_TOKEN);
-}
+static int needs_token(const sk_exchange *x) { return !(x->req.op->flags & SK_OP_NO_TOKEN); }
 
 sk_step sk_exchange_next(lua_State *L, int client_idx, sk_exchange *x, sk_transfer *t,
                          double *wait) {
@@ -419,8 +423,10 @@ int sk_exchange_push_result(lua_State *L, int client_idx, sk_exchange *x, sk_tra
     /* {"organization": {...}} -> the organization; a bare one stays */
     if (op->unwrap && lua_istable(L, -1)) {
       lua_getfield(L, -1, op->unwrap);
-      if (lua_istable(L, -1)) lua_remove(L, -2);
-      else lua_pop(L, 1);
+      if (lua_istable(L, -1))
+        lua_remove(L, -2);
+      else
+        lua_pop(L, 1);
     }
   }
   if (x->want_response) push_response_info(L, client_idx, x, t);

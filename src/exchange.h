@@ -34,16 +34,16 @@ typedef struct sk_transfer {
 
 typedef struct sk_exchange {
   sk_request req;
-  double timeout;     /* this call's total timeout in seconds; 0: the client's */
-  int want_response;  /* push_result adds {status, request_id, max_age} */
+  double timeout;    /* this call's total timeout in seconds; 0: the client's */
+  int want_response; /* push_result adds {status, request_id, max_age} */
   int attempts;
-  int refreshed;      /* had its one fresh token after a 401 */
+  int refreshed;             /* had its one fresh token after a 401 */
   unsigned token_generation; /* of the token the last attempt carried */
-  unsigned granted;   /* token generation fetched for it: usable once even
-                         when its lifetime is 0 ("use once") */
+  unsigned granted;          /* token generation fetched for it: usable once even
+                                when its lifetime is 0 ("use once") */
   int state;
-  double wake_at;     /* monotonic time of the next attempt */
-  sk_failure failure; /* when done: kind NULL = success */
+  double wake_at;            /* monotonic time of the next attempt */
+  sk_failure failure;        /* when done: kind NULL = success */
   const char *abort_message; /* ended without a response of its own */
 } sk_exchange;
 

@@ -11,33 +11,22 @@
  * sensible wait is that long anyway (about 31 years). */
 #define SK_RETRY_AFTER_MAX 1e9
 
-static int sk_is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
+static int sk_is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
-static char sk_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
+static char sk_lower(char c) { return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c; }
 
-int sk_header_value(const char *line, size_t len, const char *name, char *out,
-                    size_t cap) {
+int sk_header_value(const char *line, size_t len, const char *name, char *out, size_t cap) {
   size_t nlen = strlen(name), i, start, end, n;
-  if (len <= nlen || line[nlen] != ':')
-    return 0;
+  if (len <= nlen || line[nlen] != ':') return 0;
   for (i = 0; i < nlen; i++)
-    if (sk_lower(line[i]) != sk_lower(name[i]))
-      return 0;
+    if (sk_lower(line[i]) != sk_lower(name[i])) return 0;
   start = nlen + 1;
   end = len;
-  while (start < end && sk_is_space(line[start]))
-    start++;
-  while (end > start && sk_is_space(line[end - 1]))
-    end--;
-  if (cap == 0)
-    return 1;
+  while (start < end && sk_is_space(line[start])) start++;
+  while (end > start && sk_is_space(line[end - 1])) end--;
+  if (cap == 0) return 1;
   n = end - start;
-  if (n > cap - 1)
-    n = cap - 1;
+  if (n > cap - 1) n = cap - 1;
   memcpy(out, line + start, n);
   out[n] = '\0';
   return 1;
@@ -48,24 +37,18 @@ double sk_retry_after_seconds(const char *value, time_t now) {
   size_t start = 0, end;
   double secs;
   time_t t;
-  if (value == NULL)
-    return -1;
+  if (value == NULL) return -1;
   end = strlen(value);
-  while (start < end && sk_is_space(value[start]))
-    start++;
-  while (end > start && sk_is_space(value[end - 1]))
-    end--;
-  if (start == end)
-    return -1;
+  while (start < end && sk_is_space(value[start])) start++;
+  while (end > start && sk_is_space(value[end - 1])) end--;
+  if (start == end) return -1;
   if (value[start] >= '0' && value[start] <= '9') {
     /* delta-seconds: digits only, accumulated with an early cap. */
     size_t i;
     secs = 0;
     for (i = start; i < end; i++) {
-      if (value[i] < '0' || value[i] > '9')
-        return -1;
-      if (secs <= SK_RETRY_AFTER_MAX)
-        secs = secs * 10 + (value[i] - '0');
+      if (value[i] < '0' || value[i] > '9') return -1;
+      if (secs <= SK_RETRY_AFTER_MAX) secs = secs * 10 + (value[i] - '0');
     }
     return secs > SK_RETRY_AFTER_MAX ? SK_RETRY_AFTER_MAX : secs;
   }
@@ -78,11 +61,9 @@ double sk_retry_after_seconds(const char *value, time_t now) {
   memcpy(date, value + start, end - start);
   date[end - start] = '\0';
   t = curl_getdate(date, NULL);
-  if (t == -1)
-    return -1;
+  if (t == -1) return -1;
   secs = difftime(t, now);
-  if (secs < 0)
-    return 0;
+  if (secs < 0) return 0;
   return secs > SK_RETRY_AFTER_MAX ? SK_RETRY_AFTER_MAX : secs;
 }
 

@@ -39,8 +39,7 @@ static int sk_enc_fail(sk_enc *e, int level, const char *fmt, ...) {
   size_t w = 0, room, rlen;
   int i;
   va_list ap;
-  if (e->err == NULL || e->errcap == 0)
-    return -1;
+  if (e->err == NULL || e->errcap == 0) return -1;
   va_start(ap, fmt);
   vsnprintf(reason, sizeof reason, fmt, ap);
   va_end(ap);
@@ -48,8 +47,7 @@ static int sk_enc_fail(sk_enc *e, int level, const char *fmt, ...) {
    * never crowds out the reason. */
   rlen = strlen(reason) + 2;
   room = e->errcap > rlen + 1 ? e->errcap - rlen - 1 : 0;
-  if (room > sizeof where)
-    room = sizeof where;
+  if (room > sizeof where) room = sizeof where;
   where[0] = '\0';
   /* The path starts with its separator ('.' or '['), so the caller can
    * put the field name right in front. */
@@ -58,12 +56,10 @@ static int sk_enc_fail(sk_enc *e, int level, const char *fmt, ...) {
     int k;
     if (p->key != NULL)
       k = snprintf(where + w, room - w, ".%.*s",
-                   (int)(p->len < SK_PATH_KEY_MAX ? p->len : SK_PATH_KEY_MAX),
-                   p->key);
+                   (int)(p->len < SK_PATH_KEY_MAX ? p->len : SK_PATH_KEY_MAX), p->key);
     else
       k = snprintf(where + w, room - w, "[%llu]", p->index);
-    if (k < 0)
-      break;
+    if (k < 0) break;
     w += (size_t)k;
   }
   if (w >= room && room > 4) /* truncated: say so */
@@ -83,9 +79,7 @@ void sk_json_add_string(sk_buf *b, const char *s, size_t n) {
     size_t run = i;
     unsigned char c;
     /* Bytes >= 0x80 pass through (sk_enc_value has checked UTF-8). */
-    while (run < n && (unsigned char)s[run] >= 0x20 && s[run] != '"' &&
-           s[run] != '\\')
-      run++;
+    while (run < n && (unsigned char)s[run] >= 0x20 && s[run] != '"' && s[run] != '\\') run++;
     if (run > i) {
       sk_buf_add(b, s + i, run - i);
       i = run;
@@ -93,17 +87,17 @@ void sk_json_add_string(sk_buf *b, const char *s, size_t n) {
     }
     c = (unsigned char)s[i++];
     switch (c) {
-    case '"': sk_buf_add(b, "\\\"", 2); break;
-    case '\\': sk_buf_add(b, "\\\\", 2); break;
-    case '\n': sk_buf_add(b, "\\n", 2); break;
-    case '\r': sk_buf_add(b, "\\r", 2); break;
-    case '\t': sk_buf_add(b, "\\t", 2); break;
-    case '\b': sk_buf_add(b, "\\b", 2); break;
-    case '\f': sk_buf_add(b, "\\f", 2); break;
-    default: {
-      char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-      sk_buf_add(b, u, 6);
-    }
+      case '"': sk_buf_add(b, "\\\"", 2); break;
+      case '\\': sk_buf_add(b, "\\\\", 2); break;
+      case '\n': sk_buf_add(b, "\\n", 2); break;
+      case '\r': sk_buf_add(b, "\\r", 2); break;
+      case '\t': sk_buf_add(b, "\\t", 2); break;
+      case '\b': sk_buf_add(b, "\\b", 2); break;
+      case '\f': sk_buf_add(b, "\\f", 2); break;
+      default: {
+        char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+        sk_buf_add(b, u, 6);
+      }
     }
   }
   sk_buf_addc(b, '"');
@@ -115,8 +109,7 @@ static int sk_enc_number(sk_enc *e, int idx, int level) {
     snprintf(num, sizeof num, "%lld", (long long)lua_tointeger(e->L, idx));
   } else {
     double x = (double)lua_tonumber(e->L, idx);
-    if (isnan(x) || isinf(x))
-      return sk_enc_fail(e, level, "cannot encode NaN or infinity");
+    if (isnan(x) || isinf(x)) return sk_enc_fail(e, level, "cannot encode NaN or infinity");
     if (floor(x) == x && fabs(x) < SK_2POW53) {
       /* Lua 5.1 has floats only: 100 must stay 100, not 100.0. */
       snprintf(num, sizeof num, "%lld", (long long)x);
@@ -125,8 +118,7 @@ static int sk_enc_number(sk_enc *e, int idx, int level) {
       snprintf(num, sizeof num, "%.17g", x);
       /* %g follows LC_NUMERIC; JSON wants '.' whatever the host set. */
       for (p = num; *p != '\0'; p++)
-        if (*p == ',')
-          *p = '.';
+        if (*p == ',') *p = '.';
     }
   }
   sk_buf_adds(e->b, num);
@@ -137,18 +129,15 @@ static int sk_enc_number(sk_enc *e, int idx, int level) {
  * integral value on 5.1, where there are no integers). */
 static int sk_array_key(lua_State *L, int idx, unsigned long long *k) {
   lua_Number d;
-  if (lua_type(L, idx) != LUA_TNUMBER)
-    return 0;
+  if (lua_type(L, idx) != LUA_TNUMBER) return 0;
   if (sk_isinteger(L, idx)) {
     lua_Integer i = lua_tointeger(L, idx);
-    if (i < 1)
-      return 0;
+    if (i < 1) return 0;
     *k = (unsigned long long)i;
     return 1;
   }
   d = lua_tonumber(L, idx);
-  if (!(d >= 1 && d < SK_2POW53 && floor(d) == d))
-    return 0;
+  if (!(d >= 1 && d < SK_2POW53 && floor(d) == d)) return 0;
   *k = (unsigned long long)d;
   return 1;
 }
@@ -161,10 +150,8 @@ static int sk_enc_table(sk_enc *e, int idx, int level) {
   int array = 1, first = 1;
 
   if (level >= SK_JSON_MAX_DEPTH)
-    return sk_enc_fail(e, level, "nesting deeper than %d (a cycle?)",
-                       SK_JSON_MAX_DEPTH);
-  if (!lua_checkstack(L, 2))
-    return sk_enc_fail(e, level, "Lua stack exhausted");
+    return sk_enc_fail(e, level, "nesting deeper than %d (a cycle?)", SK_JSON_MAX_DEPTH);
+  if (!lua_checkstack(L, 2)) return sk_enc_fail(e, level, "Lua stack exhausted");
 
   lua_pushnil(L);
   while (lua_next(L, idx)) {
@@ -186,17 +173,14 @@ static int sk_enc_table(sk_enc *e, int idx, int level) {
   if (array && max == count) {
     unsigned long long i;
     /* lua_rawgeti takes an int on 5.1. */
-    if (count > INT_MAX)
-      return sk_enc_fail(e, level, "array too long");
+    if (count > INT_MAX) return sk_enc_fail(e, level, "array too long");
     sk_buf_addc(e->b, '[');
     for (i = 1; i <= count; i++) {
-      if (i > 1)
-        sk_buf_addc(e->b, ',');
+      if (i > 1) sk_buf_addc(e->b, ',');
       lua_rawgeti(L, idx, (int)i);
       e->path[level].key = NULL;
       e->path[level].index = i;
-      if (sk_enc_value(e, lua_gettop(L), level + 1) != 0)
-        return -1;
+      if (sk_enc_value(e, lua_gettop(L), level + 1) != 0) return -1;
       lua_pop(L, 1);
     }
     sk_buf_addc(e->b, ']');
@@ -211,20 +195,17 @@ static int sk_enc_table(sk_enc *e, int idx, int level) {
     /* Checked by type: lua_tolstring would turn a number key into a
      * string in place and break lua_next. */
     if (lua_type(L, -2) != LUA_TSTRING)
-      return sk_enc_fail(e, level, "table key of type %s",
-                         luaL_typename(L, -2));
+      return sk_enc_fail(e, level, "table key of type %s", luaL_typename(L, -2));
     key = lua_tolstring(L, -2, &klen);
     if (!sk_utf8_valid(key, klen, &bad))
       return sk_enc_fail(e, level, "key with invalid UTF-8 at byte %zu", bad);
-    if (!first)
-      sk_buf_addc(e->b, ',');
+    if (!first) sk_buf_addc(e->b, ',');
     first = 0;
     sk_json_add_string(e->b, key, klen);
     sk_buf_addc(e->b, ':');
     e->path[level].key = key;
     e->path[level].len = klen;
-    if (sk_enc_value(e, lua_gettop(L), level + 1) != 0)
-      return -1;
+    if (sk_enc_value(e, lua_gettop(L), level + 1) != 0) return -1;
     lua_pop(L, 1);
   }
   sk_buf_addc(e->b, '}');
@@ -234,38 +215,30 @@ static int sk_enc_table(sk_enc *e, int idx, int level) {
 static int sk_enc_value(sk_enc *e, int idx, int level) {
   lua_State *L = e->L;
   switch (lua_type(L, idx)) {
-  case LUA_TNIL:
-    sk_buf_adds(e->b, "null");
-    return 0;
-  case LUA_TBOOLEAN:
-    sk_buf_adds(e->b, lua_toboolean(L, idx) ? "true" : "false");
-    return 0;
-  case LUA_TNUMBER:
-    return sk_enc_number(e, idx, level);
-  case LUA_TSTRING: {
-    size_t n, bad;
-    const char *s = lua_tolstring(L, idx, &n);
-    /* JSON text is UTF-8: anything else would reach the server garbled. */
-    if (!sk_utf8_valid(s, n, &bad))
-      return sk_enc_fail(e, level, "invalid UTF-8 at byte %zu", bad);
-    sk_json_add_string(e->b, s, n);
-    return 0;
-  }
-  case LUA_TTABLE:
-    return sk_enc_table(e, idx, level);
-  case LUA_TLIGHTUSERDATA:
-    if (lua_touserdata(L, idx) == NULL) { /* the null sentinel */
-      sk_buf_adds(e->b, "null");
+    case LUA_TNIL: sk_buf_adds(e->b, "null"); return 0;
+    case LUA_TBOOLEAN: sk_buf_adds(e->b, lua_toboolean(L, idx) ? "true" : "false"); return 0;
+    case LUA_TNUMBER: return sk_enc_number(e, idx, level);
+    case LUA_TSTRING: {
+      size_t n, bad;
+      const char *s = lua_tolstring(L, idx, &n);
+      /* JSON text is UTF-8: anything else would reach the server garbled. */
+      if (!sk_utf8_valid(s, n, &bad))
+        return sk_enc_fail(e, level, "invalid UTF-8 at byte %zu", bad);
+      sk_json_add_string(e->b, s, n);
       return 0;
     }
-    /* fall through */
-  default:
-    return sk_enc_fail(e, level, "cannot encode a %s", luaL_typename(L, idx));
+    case LUA_TTABLE: return sk_enc_table(e, idx, level);
+    case LUA_TLIGHTUSERDATA:
+      if (lua_touserdata(L, idx) == NULL) { /* the null sentinel */
+        sk_buf_adds(e->b, "null");
+        return 0;
+      }
+      /* fall through */
+    default: return sk_enc_fail(e, level, "cannot encode a %s", luaL_typename(L, idx));
   }
 }
 
-int sk_json_encode(lua_State *L, int idx, int array_hint, sk_buf *b, char *err,
-                   size_t errcap) {
+int sk_json_encode(lua_State *L, int idx, int array_hint, sk_buf *b, char *err, size_t errcap) {
   sk_enc e;
   int top = lua_gettop(L), rc;
   if (idx < 0 && idx > LUA_REGISTRYINDEX) /* lua_absindex is 5.2+ */
@@ -275,12 +248,10 @@ int sk_json_encode(lua_State *L, int idx, int array_hint, sk_buf *b, char *err,
   e.array_hint = array_hint;
   e.err = err;
   e.errcap = errcap;
-  if (err != NULL && errcap > 0)
-    err[0] = '\0';
+  if (err != NULL && errcap > 0) err[0] = '\0';
   rc = sk_enc_value(&e, idx, 0);
   lua_settop(L, top); /* an error leaves the traversal mid-way */
-  if (rc == 0 && b->oom)
-    rc = sk_enc_fail(&e, 0, "out of memory");
+  if (rc == 0 && b->oom) rc = sk_enc_fail(&e, 0, "out of memory");
   return rc;
 }
 
@@ -295,12 +266,10 @@ int sk_utf8_valid(const char *s, size_t n, size_t *bad) {
       while (n - i >= 8) {
         uint64_t w;
         memcpy(&w, p + i, 8);
-        if (w & 0x8080808080808080ULL)
-          break;
+        if (w & 0x8080808080808080ULL) break;
         i += 8;
       }
-      while (i < n && p[i] < 0x80)
-        i++;
+      while (i < n && p[i] < 0x80) i++;
       continue;
     }
     if (c >= 0xC2 && c <= 0xDF) {
@@ -324,19 +293,14 @@ int sk_utf8_valid(const char *s, size_t n, size_t *bad) {
     } else {
       break; /* continuation byte, overlong C0/C1, or F5-FF */
     }
-    if (n - i - 1 < need || p[i + 1] < lo || p[i + 1] > hi)
-      break;
+    if (n - i - 1 < need || p[i + 1] < lo || p[i + 1] > hi) break;
     for (k = 2; k <= need; k++)
-      if ((p[i + k] & 0xC0) != 0x80)
-        break;
-    if (k <= need)
-      break;
+      if ((p[i + k] & 0xC0) != 0x80) break;
+    if (k <= need) break;
     i += need + 1;
   }
-  if (i == n)
-    return 1;
-  if (bad != NULL)
-    *bad = i;
+  if (i == n) return 1;
+  if (bad != NULL) *bad = i;
   return 0;
 }
 
@@ -369,11 +333,9 @@ static void sk_short_error(lua_State *L) {
     return;
   }
   p = strchr(msg, ':');
-  if (p == NULL || p[1] < '0' || p[1] > '9')
-    return;
+  if (p == NULL || p[1] < '0' || p[1] > '9') return;
   p++;
-  while (*p >= '0' && *p <= '9')
-    p++;
+  while (*p >= '0' && *p <= '9') p++;
   if (p[0] == ':' && p[1] == ' ') {
     lua_pushstring(L, p + 2);
     lua_replace(L, -2);
@@ -414,8 +376,7 @@ int sk_json_decode(lua_State *L, int decoder_idx, const char *s, size_t n) {
  * below 2^53 (from there on the float may already be a rounded value). */
 static int sk_integral_float(lua_State *L, int idx, lua_Integer *v) {
   lua_Number d;
-  if (lua_type(L, idx) != LUA_TNUMBER || lua_isinteger(L, idx))
-    return 0;
+  if (lua_type(L, idx) != LUA_TNUMBER || lua_isinteger(L, idx)) return 0;
   d = lua_tonumber(L, idx);
   if (floor(d) != d || fabs(d) >= SK_2POW53) /* also NaN and inf */
     return 0;
@@ -427,8 +388,7 @@ static int sk_integral_float(lua_State *L, int idx, lua_Integer *v) {
 static void sk_normalize_table(lua_State *L, int idx, int levels) {
   lua_Integer v;
   /* key, value, key copy, new value */
-  if (levels <= 0 || !lua_checkstack(L, 4))
-    return;
+  if (levels <= 0 || !lua_checkstack(L, 4)) return;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     if (sk_integral_float(L, -1, &v)) {
@@ -489,8 +449,8 @@ int sk_json_number_levels(const char *s, size_t n) {
       depth--;
     } else if ((ch >= '0' && ch <= '9') || ch == '-') {
       if (depth >= levels) levels = depth + 1;
-      while (i < n && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == 'e' ||
-                       s[i] == 'E' || s[i] == '+' || s[i] == '-'))
+      while (i < n && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == 'e' || s[i] == 'E' ||
+                       s[i] == '+' || s[i] == '-'))
         i++;
     }
   }

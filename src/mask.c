@@ -71,8 +71,10 @@ int sk_mask_add(sk_mask *m, const char *s, size_t n) {
   rc |= add_item(m, &b);
   for (form = 0; form < 2; form++) {
     sk_buf_reset(&b);
-    if (form) sk_form_escape(&b, s, n);
-    else sk_url_escape(&b, s, n);
+    if (form)
+      sk_form_escape(&b, s, n);
+    else
+      sk_url_escape(&b, s, n);
     rc |= add_item(m, &b);
     lower_hex(&b);
     rc |= add_item(m, &b);
@@ -216,8 +218,10 @@ void sk_push_masked(lua_State *L, sk_masks masks, const char *s, size_t n) {
   size_t len = 0;
   const char *at = sk_mask_find(masks, s, n, &len);
   if (!at) {
-    if (reveals(masks, s, n)) lua_pushliteral(L, "[redacted: shows a secret]");
-    else lua_pushlstring(L, s, n);
+    if (reveals(masks, s, n))
+      lua_pushliteral(L, "[redacted: shows a secret]");
+    else
+      lua_pushlstring(L, s, n);
     return;
   }
   luaL_buffinit(L, &b);

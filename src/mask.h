@@ -12,7 +12,7 @@ typedef struct sk_mask {
   char **items; /* every encoding of every secret, NULL-terminated */
   size_t count;
   size_t cap;
-  sk_buf raw;   /* the secrets themselves, each followed by a NUL */
+  sk_buf raw; /* the secrets themselves, each followed by a NUL */
 } sk_mask;
 
 /* A set of masks to apply together, NULL-terminated. */

@@ -25,14 +25,14 @@ typedef enum sk_param_format {
 } sk_param_format;
 
 typedef struct sk_param {
-  const char *name;   /* key in the caller's flat params table */
-  const char *wire;   /* key on the wire (query name or body property) */
-  const char *parent; /* body only: the body object it nests in, or NULL */
+  const char *name;     /* key in the caller's flat params table */
+  const char *wire;     /* key on the wire (query name or body property) */
+  const char *parent;   /* body only: the body object it nests in, or NULL */
   const char *fallback; /* string value sent when the caller gives none */
-  unsigned char in;       /* sk_param_in */
-  unsigned char type;     /* sk_param_type */
-  unsigned char items;    /* arrays: sk_param_type of the elements */
-  unsigned char format;   /* sk_param_format */
+  unsigned char in;     /* sk_param_in */
+  unsigned char type;   /* sk_param_type */
+  unsigned char items;  /* arrays: sk_param_type of the elements */
+  unsigned char format; /* sk_param_format */
   unsigned char required;
 } sk_param;
 
@@ -45,13 +45,13 @@ typedef enum sk_paging {
 } sk_paging;
 
 /* Row flags: properties of an operation, never comparisons of its name. */
-#define SK_OP_NO_TOKEN 0x01      /* sent without a bearer token */
-#define SK_OP_IDEMPOTENT 0x02    /* safe to resend after an ambiguous failure */
+#define SK_OP_NO_TOKEN      0x01 /* sent without a bearer token */
+#define SK_OP_IDEMPOTENT    0x02 /* safe to resend after an ambiguous failure */
 #define SK_OP_SECRET_RESULT 0x04 /* the success body carries secrets: never shown */
-#define SK_OP_RETURNS_TRUE 0x08  /* deletes and removes: true on any 2xx */
-#define SK_OP_TOKEN 0x10         /* issues the client's access token */
+#define SK_OP_RETURNS_TRUE  0x08 /* deletes and removes: true on any 2xx */
+#define SK_OP_TOKEN         0x10 /* issues the client's access token */
 #define SK_OP_AUTH_FAILURES 0x20 /* 4xx (not 429) are "auth" errors */
-#define SK_OP_CLIENT_AUTH 0x40   /* client_id, client_secret default to the client's */
+#define SK_OP_CLIENT_AUTH   0x40 /* client_id, client_secret default to the client's */
 
 typedef struct sk_operation {
   const char *id; /* published operationId */

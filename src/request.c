@@ -190,8 +190,7 @@ static void check_keys(lua_State *L, const sk_operation *op, int params_idx, con
 static const sk_param *path_param(const sk_operation *op, const char *wire, size_t len) {
   const sk_param *p;
   for (p = op->params; p->name; p++)
-    if (p->in == SK_IN_PATH && strlen(p->wire) == len && strncmp(p->wire, wire, len) == 0)
-      return p;
+    if (p->in == SK_IN_PATH && strlen(p->wire) == len && strncmp(p->wire, wire, len) == 0) return p;
   return NULL;
 }
 
@@ -316,9 +315,8 @@ static void add_key(sk_buf *body, int *first, const char *key) {
 
 /* A body object that also takes flat fields (parent == p->wire): the
  * caller's table for it (value at idx, or nil) merged with them. */
-static void add_container(lua_State *L, const sk_client *c, const sk_operation *op,
-                          int params_idx, const sk_param *container, int idx, const char *who,
-                          sk_request *req) {
+static void add_container(lua_State *L, const sk_client *c, const sk_operation *op, int params_idx,
+                          const sk_param *container, int idx, const char *who, sk_request *req) {
   const sk_param *p;
   int first = 1;
   sk_buf *body = &req->body;
@@ -442,7 +440,8 @@ static void build_form_body(lua_State *L, const sk_client *c, const sk_operation
     sk_buf_adds(&req->body, p->wire);
     sk_buf_addc(&req->body, '=');
     sk_form_escape(&req->body, value, n);
-    if ((op->flags & SK_OP_CLIENT_AUTH) && !public_form_field(p)) sk_mask_add(&req->secrets, value, n);
+    if ((op->flags & SK_OP_CLIENT_AUTH) && !public_form_field(p))
+      sk_mask_add(&req->secrets, value, n);
     lua_pop(L, 1);
   }
 }

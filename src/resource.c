@@ -11,7 +11,7 @@ typedef struct sk_resource {
 } sk_resource;
 
 #define MAX_POSITIONAL 8
-#define UV_CLIENT 1 /* slot in a resource's user value */
+#define UV_CLIENT      1 /* slot in a resource's user value */
 
 /* Checks self and the arguments of m (stack: self, args...) and leaves:
  * 1 = client, top = a new flat params table. Raises on mistakes. */

@@ -4,9 +4,8 @@
 #include "url.h"
 
 static int sk_unreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-         (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-         c == '~';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
 }
 
 static int sk_escape(sk_buf *b, const char *s, size_t n, int space_plus) {
@@ -16,8 +15,7 @@ static int sk_escape(sk_buf *b, const char *s, size_t n, int space_plus) {
     size_t run = i;
     unsigned char c;
     /* Copy runs of safe bytes in one go. */
-    while (run < n && sk_unreserved((unsigned char)s[run]))
-      run++;
+    while (run < n && sk_unreserved((unsigned char)s[run])) run++;
     if (run > i) {
       sk_buf_add(b, s + i, run - i);
       i = run;
@@ -37,13 +35,9 @@ static int sk_escape(sk_buf *b, const char *s, size_t n, int space_plus) {
   return b->oom ? -1 : 0;
 }
 
-int sk_url_escape(sk_buf *b, const char *s, size_t n) {
-  return sk_escape(b, s, n, 0);
-}
+int sk_url_escape(sk_buf *b, const char *s, size_t n) { return sk_escape(b, s, n, 0); }
 
-int sk_form_escape(sk_buf *b, const char *s, size_t n) {
-  return sk_escape(b, s, n, 1);
-}
+int sk_form_escape(sk_buf *b, const char *s, size_t n) { return sk_escape(b, s, n, 1); }
 
 int sk_query_add(sk_buf *b, const char *name, const char *value, size_t vlen) {
   int has_query = b->len > 0 && memchr(b->data, '?', b->len) != NULL;
@@ -56,7 +50,6 @@ int sk_query_add(sk_buf *b, const char *name, const char *value, size_t vlen) {
 int sk_has_forbidden_byte(const char *s, size_t n) {
   size_t i;
   for (i = 0; i < n; i++)
-    if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0')
-      return 1;
+    if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 1;
   return 0;
 }

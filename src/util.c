@@ -45,8 +45,8 @@ void sk_new_metatable(lua_State *L, const char *name, lua_CFunction close) {
 
 /* 1 when source is one of this SDK's own Lua modules. */
 static int own_module(const char *source) {
-  static const char *const names[] = {"init.lua", "nginx.lua", "iterate.lua", "auth.lua",
-                                      "jwt.lua", "webhooks.lua", NULL};
+  static const char *const names[] = {"init.lua", "nginx.lua",    "iterate.lua", "auth.lua",
+                                      "jwt.lua",  "webhooks.lua", NULL};
   const char *const *name;
   const char *at = NULL, *p = source;
   while ((p = strstr(p, "scalekit/")) != NULL) at = p++;

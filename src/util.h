@@ -8,11 +8,11 @@
 #define SK_VERSION "0.2.0"
 
 /* Metatable names in the registry. */
-#define SK_CLIENT_MT "scalekit.client"
-#define SK_RESOURCE_MT "scalekit.resource"
-#define SK_ERROR_MT "scalekit.error"
-#define SK_BATCH_MT "scalekit.batch"
-#define SK_EXCHANGE_MT "scalekit.exchange"
+#define SK_CLIENT_MT    "scalekit.client"
+#define SK_RESOURCE_MT  "scalekit.resource"
+#define SK_ERROR_MT     "scalekit.error"
+#define SK_BATCH_MT     "scalekit.batch"
+#define SK_EXCHANGE_MT  "scalekit.exchange"
 #define SK_TRANSPORT_MT "scalekit.transport"
 
 /* Seconds on a clock that never jumps. */
