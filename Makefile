@@ -15,10 +15,13 @@ LUA        ?= lua$(LUA_VERSION)
 LUA_INCDIR ?= /usr/include/lua$(LUA_VERSION)
 endif
 
-# Debian puts curl/curl.h under the multiarch include dir; the -I is only added
-# when the directory exists, so the default is harmless on other systems.
-CURL_INCDIR ?= /usr/include/x86_64-linux-gnu
-CURL_LIBDIR ?=
+# libcurl's flags from pkg-config; without pkg-config, plain -lcurl (the
+# compiler finds Debian's multiarch curl/curl.h by itself). Evaluated once.
+PKG_CONFIG  ?= pkg-config
+CURL_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags libcurl 2>/dev/null)
+CURL_LIBS   ?= $(or $(shell $(PKG_CONFIG) --libs libcurl 2>/dev/null),-lcurl)
+CURL_CFLAGS := $(CURL_CFLAGS)
+CURL_LIBS   := $(CURL_LIBS)
 
 # LuaRocks (build.type = "make") passes the rock's own install dirs as INST_*;
 # they win over the PREFIX-derived defaults.
@@ -34,9 +37,8 @@ LIBFLAG ?= -shared
 
 # liblua is deliberately not linked: the module resolves lua_* symbols from
 # the host (interpreter, LuaJIT or nginx), and linking a second copy breaks that.
-ALL_CFLAGS = $(CFLAGS) -fPIC -Wall -Wextra -std=gnu99 -I$(LUA_INCDIR) \
-             $(if $(wildcard $(CURL_INCDIR)),-I$(CURL_INCDIR)) $(CPPFLAGS)
-LIBS       = $(if $(CURL_LIBDIR),-L$(CURL_LIBDIR)) -lcurl
+ALL_CFLAGS = $(CFLAGS) -fPIC -Wall -Wextra -std=gnu99 -I$(LUA_INCDIR) $(CURL_CFLAGS) $(CPPFLAGS)
+LIBS       = $(CURL_LIBS) -lcrypto
 
 # One build dir per Lua version, so builds for several versions coexist.
 BUILD_DIR ?= build/$(LUA_VERSION)
@@ -56,22 +58,23 @@ TEST_LUA_CPATH := $(BUILD_DIR)/?.so;;
 
 # /usr/bin/busted starts with `#!/usr/bin/env lua`, which is Lua 5.1 once
 # busted is installed; run it through the chosen interpreter instead.
-BUSTED      ?= /usr/bin/busted
+# --ignore-lua: .busted re-runs plain `busted` on lua5.4; here LUA decides.
+BUSTED      ?= /usr/bin/busted --ignore-lua
 BUSTED_ARGS ?=
 
 # What `make test` needs on Debian 12. node comes separately (see deps).
-DEB_PACKAGES := lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson \
+DEB_PACKAGES := lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev lua-cjson \
                 lua-busted lua-socket luarocks
 # ... and what test-all and test-nginx need too. Not Debian's `luajit`: it
 # conflicts with libluajit2-5.1-2, which nginx's Lua module needs; luajit2
 # has /usr/bin/luajit as well.
 ALL_DEB_PACKAGES := lua5.3 liblua5.3-dev lua5.1 liblua5.1-0-dev luajit2 libluajit2-5.1-dev \
-                    nginx libnginx-mod-http-lua lua-resty-core
+                    nginx libnginx-mod-http-lua lua-resty-core chromium
 
 # The Lua versions of test-all.
 TEST_ALL_VERSIONS := 5.4 5.3 5.1 luajit
 
-.PHONY: all deps deps-all test test-all test-nginx test-contract demo install uninstall \
+.PHONY: all deps deps-all test test-all test-nginx test-contract demo examples install uninstall \
         clean check-luarocks FORCE
 
 all: $(CORE_SO)
@@ -85,7 +88,11 @@ $(BUILD_DIR)/%.o: src/%.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
+# Every object waits for this stamp, so a missing Lua is reported in one
+# line before any compiler error.
 $(FLAGS_STAMP): FORCE
+	$(if $(wildcard $(LUA_INCDIR)/lua.h),,$(error no Lua $(LUA_VERSION) headers ($(LUA_INCDIR)/lua.h): \
+	  run 'make deps-all' to install them, or set LUA_INCDIR))
 	@mkdir -p $(@D)
 	@printf '%s\n' '$(CC) $(ALL_CFLAGS)' | cmp -s - $@ || \
 	  printf '%s\n' '$(CC) $(ALL_CFLAGS)' > $@
@@ -134,6 +141,21 @@ test-nginx: all
 	$(MAKE) --no-print-directory all LUA_VERSION=luajit
 	LUA_PATH='$(TEST_LUA_PATH)' LUA_CPATH='$(TEST_LUA_CPATH)' \
 	  $(LUA) $(BUSTED) --cpath='$(BUILD_DIR)/?.so' $(BUSTED_ARGS) spec/nginx/nginx_test.lua
+
+# The SSO gate (examples/openresty/sso) in headless Chromium (Debian's
+# chromium, driven by puppeteer-core pinned in spec/browser/package-lock.json)
+# through real nginx against the fake identity provider. Its last line is
+# "N passed, M failed".
+.PHONY: test-browser
+BROWSER_DEPS := spec/browser/node_modules/puppeteer-core/package.json
+
+$(BROWSER_DEPS): spec/browser/package.json spec/browser/package-lock.json
+	npm ci --prefix spec/browser --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+test-browser: $(BROWSER_DEPS)
+	$(MAKE) --no-print-directory all LUA_VERSION=luajit
+	node spec/browser/run.js
 
 # Contract specs (spec/contract/*_contract.lua, outside `make test`'s _spec
 # pattern): every operation through Prism, the OpenAPI validator, pinned in
@@ -199,8 +221,7 @@ FUZZ_CC      ?= clang
 FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_OBJS    := $(SRCS:src/%.c=build/fuzz/obj/%.o)
 FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
-  -fno-sanitize-recover=all -I/usr/include/lua5.4 -Isrc \
-  $(if $(wildcard $(CURL_INCDIR)),-I$(CURL_INCDIR))
+  -fno-sanitize-recover=all -I/usr/include/lua5.4 -Isrc $(CURL_CFLAGS)
 
 build/fuzz/obj/%.o: src/%.c $(wildcard src/*.h)
 	@mkdir -p $(@D)
@@ -236,7 +257,8 @@ fuzz-smoke:
 
 # nginx serves the canned JSON (its Lua module only for the 20 ms endpoint);
 # valgrind's callgrind makes the profile. The floor is a plain libcurl program.
-BENCH_DEB_PACKAGES := nginx libnginx-mod-http-lua valgrind
+# bench/sso_gate.sh: wrk, curl and the LuaJIT build for nginx.
+BENCH_DEB_PACKAGES := nginx libnginx-mod-http-lua valgrind wrk curl libluajit2-5.1-dev lua-resty-core
 BENCH_FLOOR := build/bench/floor
 BENCH_ENV = LUA='$(LUA)' BENCH_CORE='$(CORE_SO)' BENCH_FLOOR='$(BENCH_FLOOR)'
 
@@ -245,8 +267,7 @@ deps-bench:
 
 $(BENCH_FLOOR): bench/floor.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Wall -Wextra -std=gnu99 $(if $(wildcard $(CURL_INCDIR)),-I$(CURL_INCDIR)) \
-	  -o $@ $< $(LIBS)
+	$(CC) $(CFLAGS) -Wall -Wextra -std=gnu99 $(CURL_CFLAGS) -o $@ $< $(LIBS)
 
 # BENCH_ROUNDS, BENCH_PROFILE=0 and friends: see bench/run.sh.
 bench: deps-bench
@@ -258,11 +279,20 @@ bench-smoke: deps-bench
 	$(MAKE) all $(BENCH_FLOOR)
 	$(BENCH_ENV) BENCH_SMOKE=1 bash bench/run.sh
 
-# deps must finish before compiling, even under -j: hence the sub-make.
+# The fake server with the demo data (scripts/demo_data.lua), then
+# examples/quickstart.lua (or DEMO=other/script.lua); `make examples` runs
+# every examples/*.lua and fails if any fails. deps must finish before
+# compiling, even under -j: hence the sub-make.
+DEMO ?= examples/quickstart.lua
+DEMO_ENV = LUA='$(LUA)' LUA_PATH='$(TEST_LUA_PATH)' LUA_CPATH='$(TEST_LUA_CPATH)'
+
 demo: deps
 	$(MAKE) all
-	LUA='$(LUA)' LUA_PATH='$(TEST_LUA_PATH)' LUA_CPATH='$(TEST_LUA_CPATH)' \
-	  bash scripts/demo.sh
+	$(DEMO_ENV) bash scripts/demo.sh $(DEMO)
+
+examples: deps
+	$(MAKE) all
+	$(DEMO_ENV) bash scripts/demo.sh --all
 
 install: all
 	$(if $(LUA_SRCS),,$(error no Lua modules in lua/scalekit/))
@@ -275,31 +305,46 @@ uninstall:
 	  $(DESTDIR)$(LIBDIR)/scalekit/core.so
 	rmdir $(DESTDIR)$(LUADIR)/scalekit $(DESTDIR)$(LIBDIR)/scalekit 2>/dev/null || true
 
+# build/, and what `luarocks make` leaves in the work tree (it builds in place).
 clean:
-	rm -rf build
+	rm -rf build scalekit
+	rm -f src/*.o
 
-# Offline `luarocks make` into a throwaway tree, then load the module from it
-# (tree first on the search paths, so no work-tree build can stand in).
+# README's LuaRocks lines as written (offline `luarocks make`, then `luarocks
+# test`: the suite against the installed rock), into a throwaway tree.
 check-luarocks:
-	@tree=$$(mktemp -d) && trap 'rm -rf "$$tree"' EXIT && \
-	LUAROCKS_CONFIG=.ci/luarocks-config.lua luarocks --lua-version=$(LUA_ABI) \
-	  --tree "$$tree" make $(ROCKSPEC) CURL_INCDIR=$(CURL_INCDIR) && \
-	SK_TREE="$$tree" $(LUA) -e '$(ROCK_LOAD_CHECK)'
+	bash scripts/check_luarocks.sh
 
-ROCK_LOAD_CHECK = \
-  local tree = os.getenv("SK_TREE") \
-  local so = tree .. "/lib/lua/$(LUA_ABI)/scalekit/core.so" \
-  assert(package.loadlib(so, "luaopen_scalekit_core")) \
-  package.cpath = tree .. "/lib/lua/$(LUA_ABI)/?.so;" .. package.cpath \
-  package.path = tree .. "/share/lua/$(LUA_ABI)/?.lua;" .. package.path \
-  require "scalekit.core" \
-  print("check-luarocks: scalekit.core loads from " .. so)
+# ---- generated from api/ by scripts/generate.lua (see api/README.md) ----
+.PHONY: generate check-generated api-json
+
+# The generator needs Lua 5.3+ and lua-cjson, nothing else.
+GENERATE_LUA ?= lua5.4
+
+generate:
+	$(GENERATE_LUA) scripts/generate.lua
+
+# CI: the committed output is what the documents and the overlay give.
+check-generated:
+	$(MAKE) --no-print-directory generate
+	git diff --exit-code -- src/operations.c types README.md
+
+# Once, when api/scalekit-openapi.yaml changes (needs python3-yaml, which a
+# fresh CI box may lack: the JSON is committed and generate only reads it).
+api-json:
+	python3 -c 'import sys, json, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout, indent=2, sort_keys=True, ensure_ascii=False); print()' \
+	  api/scalekit-openapi.yaml > api/scalekit-openapi.json
 
 # ---- static checks: luacheck on the Lua, cppcheck on the C ----
 .PHONY: lint
 
 lint:
-	@command -v luacheck >/dev/null 2>&1 || $(MAKE) --no-print-directory deps DEB_PACKAGES=lua-check
+	@command -v luacheck >/dev/null 2>&1 && command -v cppcheck >/dev/null 2>&1 && \
+	  command -v clang-format >/dev/null 2>&1 || \
+	  $(MAKE) --no-print-directory deps DEB_PACKAGES='lua-check cppcheck clang-format'
+	$(LUA) scripts/check_rockspec.lua $(ROCKSPEC)
+	$(LUA) scripts/check_includes.lua src
+	clang-format --dry-run --Werror src/*.c src/*.h fuzz/*.c fuzz/*.h bench/*.c
 	luacheck --formatter plain lua spec bench fuzz examples
 	cppcheck --enable=warning,style,performance --error-exitcode=1 -q \
 	  --suppress=toomanyconfigs -I src -I $(LUA_INCDIR) src/*.c

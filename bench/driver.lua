@@ -1,14 +1,17 @@
 -- Runs every workload through the floor (bench/floor.c), the LuaSocket +
 -- lua-cjson baseline (bench/luasocket.lua) and the SDK (bench/sdk.lua),
 -- alternating them within each round, then profiles the SDK with callgrind
--- and writes BENCHMARKS.md. Started by bench/run.sh, which owns the server:
+-- and writes BENCHMARKS.md (one screen of results) and the generated part of
+-- bench/analysis.md (every table). Started by bench/run.sh, which starts the server:
 --   BENCH_URL      base URL of the running nginx (required)
 --   BENCH_PAGES    users pages the server has (1000)
 --   BENCH_FLOOR    the floor program (build/bench/floor)
 --   BENCH_SMOKE=1  tiny counts, one round, no profile, report to build/bench/
 --   BENCH_ROUNDS   rounds (7)
 --   BENCH_PROFILE  0: skip callgrind; 1: run it even in smoke mode
---   BENCH_OUT      the report (BENCHMARKS.md, or build/bench/BENCHMARKS.smoke.md)
+--   BENCH_OUT      the summary (BENCHMARKS.md, or build/bench/BENCHMARKS.smoke.md)
+--   BENCH_DETAIL   bench/analysis.md with its generated part replaced (written back
+--                  to bench/analysis.md, or to build/bench/analysis.smoke.md)
 local socket = require "socket"
 local http = require "socket.http"
 local callgrind = dofile("bench/callgrind.lua")
@@ -23,6 +26,7 @@ local ROUNDS = tonumber(os.getenv("BENCH_ROUNDS") or (SMOKE and "1" or "7"))
 local PROFILE = os.getenv("BENCH_PROFILE")
 if PROFILE == nil then PROFILE = not SMOKE else PROFILE = PROFILE == "1" end
 local OUT = os.getenv("BENCH_OUT") or (SMOKE and "build/bench/BENCHMARKS.smoke.md" or "BENCHMARKS.md")
+local DETAIL = os.getenv("BENCH_DETAIL") or (SMOKE and "build/bench/analysis.smoke.md" or "bench/analysis.md")
 
 local ORG_ID = "org_59615193906282635"
 local USERS = "/api/v1/organizations/org_bench/directories/dir_bench/users"
@@ -377,18 +381,17 @@ elseif PROFILE then
 end
 
 ---------------------------------------------------------------------------
--- report
+-- report, part 1: every table, for the generated part of bench/analysis.md
 
 local out = {}
 local function p(fmt, ...) out[#out + 1] = select("#", ...) > 0 and string.format(fmt, ...) or fmt end
 
-p("# Benchmarks")
+p("## The latest run in full")
 p("")
-p("Written by `make bench` (bench/driver.lua) on %s%s. Do not edit by hand: the", machine.date,
+p("Written by `make bench` (bench/driver.lua) on %s%s; BENCHMARKS.md has the summary.", machine.date,
   SMOKE and " — **SMOKE RUN: tiny counts, the numbers mean nothing**" or "")
-p("analysis notes at the end come from bench/analysis.md.")
 p("")
-p("## Machine")
+p("### Machine")
 p("")
 p("- %s CPUs (`nproc`), %s; %s MB RAM", machine.nproc, machine.cpu,
   machine.mem and fmt_count(machine.mem / 1024) or "?")
@@ -402,7 +405,7 @@ p("- load average %s at the start, %s at the end (other jobs share this machine:
   machine.loadavg_start, machine.loadavg_end)
 p("  alternated rounds and the per-round ratios are the figures to read; callgrind counts below do not depend on load)")
 p("")
-p("## How it was measured")
+p("### How it was measured")
 p("")
 p("`make bench` installs what is missing (`make deps-bench`: nginx, libnginx-mod-http-lua, valgrind on top of")
 p("`make deps`), builds `scalekit/core.so` and `build/bench/floor`, then `bench/run.sh` starts nginx on a free")
@@ -434,7 +437,7 @@ p("  - start-up: `bench/sdk.lua startup <url> %d` (%d processes per round), and 
   table.concat({ "`" .. SPAWN_CMDS.bare .. "`", "`" .. LUA .. " -e 'require \"socket\"; require \"cjson\"'`",
     "`" .. LUA .. " -e 'require(\"scalekit\").new{...}'`" }, ", "))
 p("")
-p("## Results")
+p("### Results")
 p("")
 p("| workload | client | min | median | max | per call (median) | CPU (median) | connections opened |")
 p("|---|---|---:|---:|---:|---:|---:|---:|")
@@ -506,7 +509,7 @@ do
     fmt_time(sdk.median - bare.median), fmt_time(ls.median - bare.median))
 end
 p("")
-p("## Targets")
+p("### Targets")
 p("")
 p("| target | goal | measured | met |")
 p("|---|---|---|---|")
@@ -517,7 +520,7 @@ end
 p("")
 
 if profile then
-  p("## Where the instructions go (callgrind)")
+  p("### Where the instructions go (callgrind)")
   p("")
   p("`valgrind --tool=callgrind` on the same commands with two request counts ((a) %d and %d, (b) %d and %d);",
     SMOKE and 5 or 100, SMOKE and 10 or 500, SMOKE and 2 or 20, SMOKE and 4 or 120)
@@ -587,27 +590,115 @@ if profile then
 end
 
 if profile_error then
-  p("## Where the instructions go (callgrind)")
+  p("### Where the instructions go (callgrind)")
   p("")
   p("Not measured: %s", profile_error)
   p("")
 end
 
-local notes = read_file("bench/analysis.md")
-if notes then
-  p("## Analysis and suggestions (bench/analysis.md)")
-  p("")
-  p("%s", (notes:gsub("^#[^\n]*\n+", "")))
+p("Timed rounds took %.0f s.", t_rounds)
+local detail = table.concat(out, "\n"):gsub("\n\n\n+", "\n\n")
+
+---------------------------------------------------------------------------
+-- report, part 2: BENCHMARKS.md, one screen for users
+
+out = {}
+local function cell(w, impl)
+  local s = summary[w.id][impl].time
+  if not s then return "n/a" end
+  return fmt_time(w.id == "d" and s.median or s.median / w.calls)
+end
+p("# Benchmarks")
+p("")
+p("How fast scalekit-lua is against a plain C client on libcurl (the *floor*: the least any")
+p("libcurl-based client can take) and a hand-written LuaSocket + lua-cjson client, all three talking to")
+p("one local nginx that serves canned Scalekit JSON.")
+p("")
+p("Latest `make bench`: %s, commit %s%s; %s CPUs, %s, %s; medians of %d alternated round%s.%s",
+  machine.date, machine.commit, machine.dirty and " (with local changes)" or "", machine.nproc, machine.lua,
+  machine.versions:match("libcurl [^;]+") or "libcurl ?", ROUNDS, ROUNDS == 1 and "" or "s",
+  SMOKE and " **Smoke run: tiny counts, the numbers mean nothing.**" or "")
+p("")
+p("| workload | SDK | floor | LuaSocket + cjson |")
+p("|---|---:|---:|---:|")
+local SHORT = {
+  a = "(a) one organizations:get, ~330 B of JSON",
+  b = "(b) one page of 100 directory users, ~18 KB",
+  c = "(c) each_user over %s users, per page of 100",
+  d = "(d) %s calls, %d at a time, server answering in 20 ms: all of them",
+}
+for _, w in ipairs(WORKLOADS) do
+  local label = SHORT[w.id]:format(w.id == "c" and fmt_count(N.c_big) or fmt_count(N.d), N.conc)
+  p("| %s | %s | %s | %s |", label, cell(w, "sdk"), cell(w, "floor"), cell(w, "luasocket"))
 end
 p("")
-p("---")
-p("Timed rounds took %.0f s.", t_rounds)
-
+do
+  local g, cold, warm = summary.c.sdk.growth, stats(startup.cold), stats(startup.warm)
+  local extra_a = med("a", "sdk") and med("a", "floor") and (med("a", "sdk") - med("a", "floor")) / N.a
+  local d = med("d", "sdk")
+  p("What this means:")
+  p("")
+  if extra_a and extra_a > 0 then
+    p("- A small call costs the SDK %s more than raw libcurl (decoding into Lua tables, the method", fmt_time(extra_a))
+    p("  call); against the real API, where a round trip takes milliseconds, that is noise.")
+  end
+  local share = profile and profile.b.sdk.parts.cjson / profile.b.sdk.total
+  p("- Big pages are bound by building Lua tables from JSON%s: the LuaSocket client does the same",
+    share and string.format(" (%.0f%% of the SDK's instructions in (b))", share * 100) or "")
+  p("  work; the floor decodes nothing.")
+  if d then
+    p("- Many calls at once are bound by the server: `sk:parallel` took %s the ideal %s.",
+      fmt_ratio(d / IDEAL_D), fmt_time(IDEAL_D))
+  end
+  if g then
+    p("- Memory stays flat: the walk over %s users peaked at %s, %+.2f MB over %s users.", fmt_count(N.c_big),
+      fmt_mb(med("c", "sdk", "hwm")), g.median / 1024, fmt_count(N.c_small))
+  end
+  p("- `require \"scalekit\"` + `scalekit.new{...}`: %s the first time in a process (mostly loading libcurl),",
+    fmt_time(cold.median))
+  p("  %s after that.", fmt_time(warm.median))
+end
+p("")
+local met = 0
+for _, t in ipairs(targets) do if t.met then met = met + 1 end end
+p("Targets met: %d of %d. Misses:", met, #targets)
+for _, t in ipairs(targets) do
+  if not t.met then p("- %s: %s", t.name, t.measured) end
+end
+p("")
+p("Rerun with `make bench` (about 5 minutes; installs nginx, its Lua module and valgrind when missing):")
+p("it rewrites this file and the generated part of [bench/analysis.md](bench/analysis.md), which has")
+p("the method, every table, the callgrind profile and the analysis. `make bench-smoke` checks in")
+p("seconds that every workload runs (its report goes to build/bench/).")
 local text = table.concat(out, "\n"):gsub("\n\n\n+", "\n\n")
-os.execute("mkdir -p " .. shquote(OUT:match("^(.*)/") or "."))
-local f = assert(io.open(OUT, "w"))
-f:write(text, "\n")
-f:close()
+
+---------------------------------------------------------------------------
+-- writing: the summary, and the generated part of the analysis between its
+-- markers (appended when the markers are missing)
+
+local BEGIN_MARK = "<!-- BEGIN generated: make bench -->"
+local END_MARK = "<!-- END generated: make bench -->"
+
+local function write_file(path, content)
+  os.execute("mkdir -p " .. shquote(path:match("^(.*)/") or "."))
+  local f = assert(io.open(path, "w"))
+  f:write(content)
+  f:close()
+end
+
+write_file(OUT, text .. "\n")
+do
+  local analysis = read_file("bench/analysis.md") or "# Benchmark analysis\n"
+  local block = BEGIN_MARK .. "\n" .. detail .. "\n" .. END_MARK
+  local head, tail = analysis:match("^(.-)" .. BEGIN_MARK:gsub("%p", "%%%0") .. ".-"
+    .. END_MARK:gsub("%p", "%%%0") .. "(.*)$")
+  if head then
+    analysis = head .. block .. tail
+  else
+    analysis = analysis:gsub("\n*$", "\n\n") .. block .. "\n"
+  end
+  write_file(DETAIL, analysis)
+end
 
 -- console summary
 io.write("\n")
@@ -623,4 +714,4 @@ io.write("\ntargets:\n")
 for _, t in ipairs(targets) do
   io.write(string.format("  %-58s %-5s %s\n", t.name, t.met and "met" or "MISS", t.measured))
 end
-io.write("\nwrote ", OUT, "\n")
+io.write("\nwrote ", OUT, " and ", DETAIL, "\n")

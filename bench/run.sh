@@ -6,7 +6,8 @@
 # (the core.so to measure) and BENCH_FLOOR.
 #
 # Environment: BENCH_SMOKE=1 (tiny counts, one round: that it runs), BENCH_ROUNDS,
-# BENCH_PROFILE=0|1, BENCH_OUT (default BENCHMARKS.md), BENCH_KEEP=1 (keep
+# BENCH_PROFILE=0|1, BENCH_OUT (the summary, default BENCHMARKS.md), BENCH_DETAIL
+# (every table, default the generated part of bench/analysis.md), BENCH_KEEP=1 (keep
 # the server's work directory), NGINX, NGINX_MODULES.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -75,3 +76,10 @@ echo "bench: nginx on $url (work dir $workdir)"
 
 BENCH_URL="$url" BENCH_WORKDIR="$workdir" BENCH_PAGES="$pages" LUA="$LUA" NGINX="$NGINX" \
   "$LUA" bench/driver.lua
+
+# The SSO gate's cost in nginx: gated vs ungated requests/s (printed only).
+NGINX="$NGINX" bash bench/sso_gate.sh
+
+# validate_token (jwt.verify) next to `openssl speed rsa2048` verify/s: a section appended to the summary.
+"$LUA" bench/jwt.lua "$workdir/jwt.md"
+cat "$workdir/jwt.md" >> "${BENCH_OUT:-$([ "${BENCH_SMOKE:-0}" = 1 ] && echo build/bench/BENCHMARKS.smoke.md || echo BENCHMARKS.md)}"

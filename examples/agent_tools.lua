@@ -1,5 +1,6 @@
 -- AI-agent connected accounts: connect a user's Gmail, hand them a magic
 -- link to authorize it, then run a tool on their behalf.
+-- usage: lua5.4 examples/agent_tools.lua [identifier]   (default user_42)
 local scalekit = require "scalekit"
 
 local sk = scalekit.new()

@@ -1,6 +1,7 @@
 -- Many calls at once: fetch a list of organizations over one pool of
 -- connections; values and errors come back in the order asked.
--- usage: lua5.4 examples/parallel.lua <organization_id>...
+-- usage: lua5.4 examples/parallel.lua [organization_id ...]
+-- Without ids it fetches every organization the list returns.
 local scalekit = require "scalekit"
 
 local sk = scalekit.new()

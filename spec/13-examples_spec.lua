@@ -1,24 +1,10 @@
 -- The scripts in examples/ run unchanged against the fake server, as a
 -- newcomer would run them: a child interpreter, settings from SCALEKIT_*.
 local fixture = require "spec.helpers.fixture"
-local process = require "spec.helpers.process"
-
-local LUA = arg and arg[-1] or "lua5.4"
-
-local shquote = process.shquote
 
 -- Runs examples/<name> with args; returns its output and exit code.
 local function run_example(server, name, args)
-  local cmd = {
-    "env",
-    shquote("LUA_PATH=" .. package.path), shquote("LUA_CPATH=" .. package.cpath),
-    shquote("SCALEKIT_ENVIRONMENT_URL=" .. server.url),
-    shquote("SCALEKIT_CLIENT_ID=" .. server.client_id),
-    shquote("SCALEKIT_CLIENT_SECRET=" .. server.client_secret),
-    LUA, "examples/" .. name,
-  }
-  for _, a in ipairs(args or {}) do cmd[#cmd + 1] = shquote(a) end
-  return process.run(table.concat(cmd, " "))
+  return fixture.run_script(server, "examples/" .. name, args)
 end
 
 describe("examples", function()

@@ -73,7 +73,6 @@ function redirect(location) {
 const oauthError = (status, error, description) =>
   json(status, { error, error_description: description }, { 'cache-control': 'no-store' });
 
-
 function parseForm(ctx) {
   const ct = (ctx.headers['content-type'] || '').split(';')[0].trim().toLowerCase();
   if (ct !== 'application/x-www-form-urlencoded') return null;
@@ -88,7 +87,7 @@ function withParams(uri, params) {
 
 const randomId = () => crypto.randomBytes(6).toString('hex');
 
-// FAKE: what server.js hands its extension modules (ApiError, invalid,
+// FAKE: what server.js hands its extension modules (invalid() for 400s,
 // state() with the client credentials in state().config, ...).
 module.exports = function idp(FAKE) {
   const startKey = newKey(`key-${randomId()}`);

@@ -21,9 +21,13 @@
 local busted = require "busted"
 local scalekit = require "scalekit"
 local fake = require "spec.helpers.fake"
+local process = require "spec.helpers.process"
 local util = require "spec.helpers.util"
 
 local fixture = {}
+
+-- The interpreter running the specs (busted's arg[-1]), for child scripts.
+local LUA = arg and arg[-1] or "lua5.4"
 
 local CLIENT_MODES = { shared = true, each = true }
 
@@ -64,6 +68,25 @@ function fixture.fake(opts, bind)
       client = nil
     end)
   end
+end
+
+-- Runs the Lua script at path with args in a child interpreter, as a user
+-- would against this server: this process's module paths, the SCALEKIT_*
+-- settings of server, and env (name -> value) in its environment. Returns
+-- its combined output and exit code.
+function fixture.run_script(server, path, args, env)
+  local shquote = process.shquote
+  local words = {
+    "env",
+    shquote("LUA_PATH=" .. package.path), shquote("LUA_CPATH=" .. package.cpath),
+    shquote("SCALEKIT_ENVIRONMENT_URL=" .. server.url),
+    shquote("SCALEKIT_CLIENT_ID=" .. server.client_id),
+    shquote("SCALEKIT_CLIENT_SECRET=" .. server.client_secret),
+  }
+  for name, value in pairs(env or {}) do words[#words + 1] = shquote(name .. "=" .. value) end
+  words[#words + 1] = LUA .. " " .. shquote(path)
+  for _, a in ipairs(args or {}) do words[#words + 1] = shquote(a) end
+  return process.run(table.concat(words, " "))
 end
 
 return fixture
