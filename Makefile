@@ -46,7 +46,7 @@ SRCS      := $(wildcard src/*.c)
 OBJS      := $(SRCS:src/%.c=$(BUILD_DIR)/%.o)
 CORE_SO   := $(BUILD_DIR)/scalekit/core.so
 LUA_SRCS  := $(wildcard lua/scalekit/*.lua)
-ROCKSPEC  := scalekit-0.1.0-1.rockspec
+ROCKSPEC  := scalekit-0.2.0-1.rockspec
 
 # Holds the compile command line; rewritten (forcing a rebuild) only when it
 # changes, e.g. other CFLAGS, or LuaRocks reusing BUILD_DIR for another Lua.

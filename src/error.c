@@ -161,7 +161,7 @@ static void add_line(luaL_Buffer *b, const char *s) {
 /* "scalekit: api error 404 NOT_FOUND: no such organization
  *  (getOrganization, request_id req-7, 1 attempt)" */
 static int error_tostring(lua_State *L) {
-  const char *kind, *code, *message, *operation, *request_id;
+  const char *kind, *code, *message, *operation, *request_id, *where;
   luaL_Buffer b;
   lua_Integer status, attempts;
   char num[64];
@@ -171,6 +171,7 @@ static int error_tostring(lua_State *L) {
   message = field(L, 1, "message");
   operation = field(L, 1, "operation");
   request_id = field(L, 1, "request_id");
+  where = field(L, 1, "where"); /* set when an iterator raised it */
   lua_getfield(L, 1, "status");
   status = lua_tointeger(L, -1);
   lua_getfield(L, 1, "attempts");
@@ -178,6 +179,10 @@ static int error_tostring(lua_State *L) {
   lua_pop(L, 2);
 
   luaL_buffinit(L, &b);
+  if (where) {
+    add_line(&b, where);
+    luaL_addstring(&b, ": ");
+  }
   luaL_addstring(&b, "scalekit: ");
   luaL_addstring(&b, kind ? kind : "unknown");
   luaL_addstring(&b, " error");
