@@ -117,14 +117,17 @@ static const sk_operation *read_call(lua_State *L, int calls, int i, sk_call_opt
   return op;
 }
 
-/* sk:parallel(calls, {concurrency = n}) -> values, errors: for each i,
- * exactly one of values[i] and errors[i] is set. Every call is checked
- * and built before anything is sent. */
+/* sk:parallel(calls, {concurrency = n}) -> values, errors, responses: for
+ * each i, exactly one of values[i] and errors[i] is set; responses[i] for
+ * calls whose options ask for it. Every call is checked and built before
+ * anything is sent. */
 static int client_parallel(lua_State *L) {
   sk_client *c = sk_client_check(L, 1, "parallel");
   int n, i, concurrency, batch;
   sk_batch *b;
-  luaL_checktype(L, 2, LUA_TTABLE);
+  if (!lua_istable(L, 2))
+    return sk_argerror(L, "parallel", "argument #1 (calls) must be a table (got %s)",
+                       sk_typename(L, 2));
   concurrency = read_concurrency(L, 3);
   lua_settop(L, 2);
   n = (int)sk_rawlen(L, 2);
@@ -142,8 +145,7 @@ static int client_parallel(lua_State *L) {
   }
   sk_batch_run(L, batch);
   sk_batch_push_results(L, batch);
-  lua_pop(L, 1);
-  return 2;
+  return 3;
 }
 
 /* core.exchanges(client, calls, options) -> {exchange...}, concurrency:
@@ -151,7 +153,9 @@ static int client_parallel(lua_State *L) {
 int sk_api_exchanges(lua_State *L) {
   int n, i, concurrency, list;
   sk_client_check(L, 1, "parallel");
-  luaL_checktype(L, 2, LUA_TTABLE);
+  if (!lua_istable(L, 2))
+    return sk_argerror(L, "parallel", "argument #1 (calls) must be a table (got %s)",
+                       sk_typename(L, 2));
   concurrency = read_concurrency(L, 3);
   lua_settop(L, 2);
   n = (int)sk_rawlen(L, 2);

@@ -365,6 +365,7 @@ static void push_failure(lua_State *L, int client_idx, sk_exchange *x, sk_transf
   if (x->abort_message) {
     push_simple_error(L, x, t && t->res.status ? t : NULL, x->failure.kind, x->abort_message,
                       masks);
+    if (t && t->res.status) add_url_hint(L, c, x, t);
     return;
   }
   if (t->res.outcome != SK_NET_OK) {

@@ -141,6 +141,29 @@ end
 -- max-age, default 3600); clock (function returning seconds since the
 -- epoch; default ngx.now inside nginx, else os.time). scalekit.new passes
 -- the client's environment_url and client_id and its `auth` setting.
+--- nil, or what is wrong with settings (scalekit.new checks its `auth`
+-- setting with this before it makes the client).
+function auth.settings_problem(settings)
+  for key, value in pairs(settings) do
+    local expected = setting_types[key]
+    if not expected then return ("unknown setting '%s'"):format(tostring(key)) end
+    if type(value) ~= expected then
+      return ("setting '%s' must be a %s (got %s)"):format(key, expected, type(value))
+    end
+  end
+  for _, key in ipairs { "environment_url", "client_id" } do
+    if settings[key] == nil or settings[key] == "" then
+      return ("missing setting '%s'"):format(key)
+    end
+  end
+  for _, key in ipairs { "leeway", "jwks_min_refetch", "jwks_max_age" } do
+    local value = settings[key]
+    if value ~= nil and not (value >= 0 and value < math.huge) then
+      return ("setting '%s' must be a finite number >= 0"):format(key)
+    end
+  end
+end
+
 function auth.new(client, settings)
   if type(client) ~= "table" and type(client) ~= "userdata" then
     error("auth.new: argument #1 (client) must be a scalekit client", 2)
@@ -148,26 +171,9 @@ function auth.new(client, settings)
   if type(settings) ~= "table" then
     error("auth.new: argument #2 (settings) must be a table", 2)
   end
-  local config = {}
-  for key, value in pairs(settings) do
-    local expected = setting_types[key]
-    if not expected then error(("auth.new: unknown setting '%s'"):format(tostring(key)), 2) end
-    if type(value) ~= expected then
-      error(("auth.new: setting '%s' must be a %s (got %s)"):format(key, expected, type(value)), 2)
-    end
-    config[key] = value
-  end
-  for _, key in ipairs { "environment_url", "client_id" } do
-    if config[key] == nil or config[key] == "" then
-      error(("auth.new: missing setting '%s'"):format(key), 2)
-    end
-  end
-  for _, key in ipairs { "leeway", "jwks_min_refetch", "jwks_max_age" } do
-    local value = config[key]
-    if value ~= nil and not (value >= 0 and value < math.huge) then
-      error(("auth.new: setting '%s' must be a finite number >= 0"):format(key), 2)
-    end
-  end
+  local problem = auth.settings_problem(settings)
+  if problem then error("auth.new: " .. problem, 2) end
+  local config = settings
   local base = config.environment_url:gsub("/+$", "")
   return setmetatable({
     client = client,

@@ -61,6 +61,13 @@ local function in_nginx()
   return type(ngx) == "table" and type(ngx.get_phase) == "function"
 end
 
+-- What sk.auth is made from: the client's URL and id, and the `auth` setting.
+local function auth_settings_of(config)
+  local settings = { environment_url = config.environment_url, client_id = config.client_id }
+  for key, value in pairs(config.auth or {}) do settings[key] = value end
+  return settings
+end
+
 -- The checked configuration for core.new, or nil and what is wrong.
 local function read_config(options)
   local config = {}
@@ -91,6 +98,12 @@ local function read_config(options)
       return nil, ("setting '%s' must be a finite number >= 0 (got %s)"):format(key, value)
     end
   end
+  if config.nginx then
+    local nginx_problem = require("scalekit.nginx").options_problem(config.nginx)
+    if nginx_problem then return nil, nginx_problem end
+  end
+  local auth_problem = require("scalekit.auth").settings_problem(auth_settings_of(config))
+  if auth_problem then return nil, "auth: " .. auth_problem end
   if config.debug == nil then
     local flag = os.getenv("SCALEKIT_DEBUG")
     config.debug = flag ~= nil and flag ~= "" and flag ~= "0"
@@ -119,19 +132,14 @@ function scalekit.new(options)
     error(("scalekit.new: argument #1 (options) must be a table (got %s)"):format(type(options)), 2)
   end
   local config, problem = read_config(options or {})
-  local auth_options = config and config.auth
   if not config then error("scalekit.new: " .. problem, 2) end
-  local nginx = config.nginx
+  local nginx, auth_settings = config.nginx, auth_settings_of(config)
   config.nginx, config.auth = nil, nil
   local client = core.new(config)
-  local auth_settings = { environment_url = config.environment_url, client_id = config.client_id }
-  for key, value in pairs(auth_options or {}) do auth_settings[key] = value end
   core.set_extra(client, "auth", require("scalekit.auth").new(client, auth_settings))
   -- Inside nginx, calls made where Lua may yield run in worker threads.
   if in_nginx() and not (nginx and nginx.enabled == false) then
     require("scalekit.nginx").attach(client, config, nginx)
-  elseif nginx then
-    require("scalekit.nginx").check_options(nginx)
   end
   return client
 end

@@ -37,15 +37,13 @@ for id, op in pairs(core.operations) do
   if op.issues_token then token_operation = id end
 end
 
-function M.check_options(options)
+--- nil, or what is wrong with the `nginx` setting.
+function M.options_problem(options)
   for key, value in pairs(options) do
     local expected = option_types[key]
-    if not expected then
-      error(("scalekit.new: unknown nginx setting '%s'"):format(tostring(key)), 4)
-    end
+    if not expected then return ("unknown nginx setting '%s'"):format(tostring(key)) end
     if type(value) ~= expected then
-      error(("scalekit.new: nginx setting '%s' must be a %s (got %s)"):format(
-        key, expected, type(value)), 4)
+      return ("nginx setting '%s' must be a %s (got %s)"):format(key, expected, type(value))
     end
   end
 end
@@ -206,13 +204,13 @@ end
 
 local function parallel(state, calls, options)
   local exchanges, concurrency = core.exchanges(state.client, calls, options)
-  local values, errors, next_index = {}, {}, 1
+  local values, errors, responses, next_index = {}, {}, {}, 1
   local function worker()
     while next_index <= #exchanges do
       local i = next_index
       next_index = i + 1
-      local value, err = drive(state, exchanges[i])
-      if value == nil then errors[i] = err else values[i] = value end
+      local value, extra = drive(state, exchanges[i])
+      if value == nil then errors[i] = extra else values[i], responses[i] = value, extra end
     end
   end
   local threads = {}
@@ -221,7 +219,7 @@ local function parallel(state, calls, options)
     local ok, err = ngx.thread.wait(thread)
     if not ok then error(err, 0) end
   end
-  return values, errors
+  return values, errors, responses
 end
 
 local wrapped = false
@@ -278,7 +276,6 @@ end
 -- core.new; options: the `nginx` setting (or nil).
 function M.attach(client, config, options)
   options = options or {}
-  M.check_options(options)
   if type(ngx.run_worker_thread) ~= "function" then
     -- nginx built without threads, or lua-nginx-module before 0.10.21
     ngx.log(ngx.WARN, "scalekit: no ngx.run_worker_thread here: Scalekit calls will ",
