@@ -177,7 +177,7 @@ describe("scalekit inside nginx", function()
       assert.equal(1, err.attempts)
       assert.matches("^req%-%d+$", err.request_id)
       assert.is_true(err.is_error)
-      assert.matches("^scalekit: api error 404 NOT_FOUND: .*getOrganization", err.text)
+      assert.matches("^scalekit: api error 404 NOT_FOUND: .*OrganizationService_GetOrganization", err.text)
       assert.not_matches(server.client_secret, err.text, 1, true)
     end)
 
