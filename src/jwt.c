@@ -1,0 +1,1052 @@
+/* RS256 JWT verification: keysets built from a JWKS (one EVP_PKEY per usable
+ * RSA key, made once), and all of a token's checks: structure, header,
+ * key, signature, claims (exp, nbf, iat, iss, aud, nonce, scopes). One C
+ * call per token keeps validate_token within 20% of the RSA verify itself
+ * (issue 10); lua/scalekit/jwt.lua only turns failures into error objects. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
+#include <openssl/rsa.h>
+
+#include "jwt.h"
+#include "json.h"
+
+/* Decoded bytes of the largest token: its three segments together. */
+#define SK_JWT_DECODED_MAX (SK_JWT_MAX_TOKEN / 4 * 3 + 8)
+/* Modulus bytes of the largest key, plus a leading zero some encoders add. */
+#define SK_RSA_N_MAX (SK_RSA_MAX_BITS / 8 + 1)
+/* Exponent bytes: 65537 takes 3; more than 8 is no real key. */
+#define SK_RSA_E_MAX 8
+/* key_ops entries looked at. */
+#define SK_JWK_OPS_MAX 16
+
+typedef struct sk_jwk {
+  EVP_PKEY *pkey;
+  EVP_PKEY_CTX *verify; /* set up once: PKCS#1 v1.5 padding, SHA-256 */
+  size_t sig_len;       /* modulus bytes: the only signature length */
+  int bits;
+  size_t kid_len;
+  char kid[SK_JWK_KID_MAX + 1];
+} sk_jwk;
+
+/* Born empty (all zero), so __gc can run at any point of its filling. */
+typedef struct sk_keyset {
+  EVP_MD *sha256;     /* fetched once per keyset, not per token */
+  EVP_MD_CTX *digest; /* reused for every token: no allocation per token */
+  sk_jwk *keys;
+  int count;
+  int closed;
+} sk_keyset;
+
+/* ---- base64 ------------------------------------------------------------ */
+
+static const char B64_STD[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char B64_URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* value + 1 of each character (0: not in the alphabet), 16 byte values a
+ * row; bytes from 128 on are all 0. Generated from the alphabets above. */
+/* clang-format off */
+static const unsigned char b64_std_value[256] = {
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 63,  0,  0,  0, 64,
+    53, 54, 55, 56, 57, 58, 59, 60, 61, 62,  0,  0,  0,  0,  0,  0,
+     0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14, 15,
+    16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26,  0,  0,  0,  0,  0,
+     0, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41,
+    42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52,  0,  0,  0,  0,  0,
+};
+static const unsigned char b64_url_value[256] = {
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 63,  0,  0,
+    53, 54, 55, 56, 57, 58, 59, 60, 61, 62,  0,  0,  0,  0,  0,  0,
+     0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14, 15,
+    16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26,  0,  0,  0,  0, 64,
+     0, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41,
+    42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52,  0,  0,  0,  0,  0,
+};
+/* clang-format on */
+
+size_t sk_base64_encoded_len(size_t n, int flags) {
+  if (flags & SK_B64_URL) return n / 3 * 4 + (n % 3 == 0 ? 0 : n % 3 + 1);
+  return (n + 2) / 3 * 4;
+}
+
+size_t sk_base64_encode(const unsigned char *in, size_t n, char *out, int flags) {
+  const char *abc = (flags & SK_B64_URL) ? B64_URL : B64_STD;
+  size_t i = 0, o = 0;
+  for (; i + 3 <= n; i += 3) {
+    unsigned long v = (unsigned long)in[i] << 16 | (unsigned long)in[i + 1] << 8 | in[i + 2];
+    out[o++] = abc[v >> 18];
+    out[o++] = abc[(v >> 12) & 63];
+    out[o++] = abc[(v >> 6) & 63];
+    out[o++] = abc[v & 63];
+  }
+  if (n - i == 1) {
+    out[o++] = abc[in[i] >> 2];
+    out[o++] = abc[(in[i] & 3) << 4];
+    if (!(flags & SK_B64_URL)) {
+      out[o++] = '=';
+      out[o++] = '=';
+    }
+  } else if (n - i == 2) {
+    unsigned v = (unsigned)in[i] << 8 | in[i + 1];
+    out[o++] = abc[v >> 10];
+    out[o++] = abc[(v >> 4) & 63];
+    out[o++] = abc[(v & 15) << 2];
+    if (!(flags & SK_B64_URL)) out[o++] = '=';
+  }
+  return o;
+}
+
+int sk_base64_decode(const char *in, size_t n, unsigned char *out, size_t *outlen, int flags) {
+  const unsigned char *value;
+  const unsigned char *s = (const unsigned char *)in;
+  size_t i = 0, o = 0, tail;
+  value = (flags & SK_B64_URL) ? b64_url_value : b64_std_value;
+  /* The standard alphabet may carry its padding: drop exactly what makes
+   * the length a multiple of 4, and only then. */
+  if (!(flags & SK_B64_URL) && n > 0 && n % 4 == 0 && s[n - 1] == '=')
+    n -= (n >= 2 && s[n - 2] == '=') ? 2 : 1;
+  tail = n % 4;
+  if (tail == 1) return -1;
+  for (; i + 4 <= n; i += 4) {
+    unsigned a = value[s[i]], b = value[s[i + 1]], c = value[s[i + 2]], d = value[s[i + 3]];
+    unsigned long v;
+    if (!a || !b || !c || !d) return -1;
+    v = (unsigned long)(a - 1) << 18 | (unsigned long)(b - 1) << 12 | (c - 1) << 6 | (d - 1);
+    out[o++] = (unsigned char)(v >> 16);
+    out[o++] = (unsigned char)(v >> 8);
+    out[o++] = (unsigned char)v;
+  }
+  if (tail >= 2) {
+    unsigned a = value[s[i]], b = value[s[i + 1]], c = tail == 3 ? value[s[i + 2]] : 1;
+    if (!a || !b || !c) return -1;
+    a--, b--, c--;
+    /* The bits past the last whole byte must be zero: one encoding only. */
+    if (tail == 2 ? (b & 15) != 0 : (c & 3) != 0) return -1;
+    out[o++] = (unsigned char)(a << 2 | b >> 4);
+    if (tail == 3) out[o++] = (unsigned char)((b & 15) << 4 | c >> 2);
+  }
+  *outlen = o;
+  return 0;
+}
+
+/* ---- keyset userdata --------------------------------------------------- */
+
+/* __gc, __close and close: frees every key; idempotent. */
+static int keyset_close(lua_State *L) {
+  sk_keyset *ks = luaL_checkudata(L, 1, SK_KEYSET_MT);
+  int i;
+  for (i = 0; i < ks->count; i++) {
+    EVP_PKEY_CTX_free(ks->keys[i].verify);
+    EVP_PKEY_free(ks->keys[i].pkey);
+  }
+  free(ks->keys);
+  EVP_MD_CTX_free(ks->digest);
+  EVP_MD_free(ks->sha256);
+  ks->keys = NULL;
+  ks->digest = NULL;
+  ks->sha256 = NULL;
+  ks->count = 0;
+  ks->closed = 1;
+  return 0;
+}
+
+/* Raises "<who>: <message>" at the given level: 1 for the functions Lua
+ * code calls directly, 2 for those called through lua/scalekit/jwt.lua, so
+ * the message names the line of the SDK user's call either way. */
+static int raise_at(lua_State *L, int level, const char *who, const char *fmt, ...) {
+  va_list ap;
+  luaL_where(L, level);
+  lua_pushstring(L, who);
+  lua_pushliteral(L, ": ");
+  va_start(ap, fmt);
+  lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  lua_concat(L, 4);
+  return lua_error(L);
+}
+
+static sk_keyset *check_keyset(lua_State *L, int idx, int level, const char *who) {
+  sk_keyset *ks = luaL_testudata(L, idx, SK_KEYSET_MT);
+  if (ks == NULL)
+    raise_at(L, level, who, "argument #%d (keyset) must be a keyset from jwt.keyset (got %s)", idx,
+             luaL_typename(L, idx));
+  else if (ks->closed)
+    raise_at(L, level, who, "the keyset is closed");
+  return ks;
+}
+
+static const sk_jwk *keyset_find(const sk_keyset *ks, const char *kid, size_t len) {
+  int i;
+  for (i = 0; i < ks->count; i++)
+    if (ks->keys[i].kid_len == len && memcmp(ks->keys[i].kid, kid, len) == 0) return &ks->keys[i];
+  return NULL;
+}
+
+/* keyset:get(kid) -> {kid, kty, alg, bits} | nil */
+static int keyset_get(lua_State *L) {
+  sk_keyset *ks = check_keyset(L, 1, 1, "keyset:get");
+  size_t len;
+  const char *kid;
+  const sk_jwk *k;
+  if (lua_type(L, 2) != LUA_TSTRING)
+    return sk_argerror(L, "keyset:get", "argument #1 (kid) must be a string (got %s)",
+                       luaL_typename(L, 2));
+  kid = lua_tolstring(L, 2, &len);
+  k = keyset_find(ks, kid, len);
+  if (k == NULL) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_createtable(L, 0, 4);
+  lua_pushlstring(L, k->kid, k->kid_len);
+  lua_setfield(L, -2, "kid");
+  lua_pushliteral(L, "RSA");
+  lua_setfield(L, -2, "kty");
+  lua_pushliteral(L, "RS256");
+  lua_setfield(L, -2, "alg");
+  lua_pushinteger(L, k->bits);
+  lua_setfield(L, -2, "bits");
+  return 1;
+}
+
+/* keyset:kids() -> list of kids, in JWKS order */
+static int keyset_kids(lua_State *L) {
+  sk_keyset *ks = check_keyset(L, 1, 1, "keyset:kids");
+  int i;
+  lua_createtable(L, ks->count, 0);
+  for (i = 0; i < ks->count; i++) {
+    lua_pushlstring(L, ks->keys[i].kid, ks->keys[i].kid_len);
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
+static int keyset_tostring(lua_State *L) {
+  sk_keyset *ks = luaL_checkudata(L, 1, SK_KEYSET_MT);
+  if (ks->closed)
+    lua_pushliteral(L, "scalekit.keyset (closed)");
+  else
+    lua_pushfstring(L, "scalekit.keyset (%d keys)", ks->count);
+  return 1;
+}
+
+/* ---- JWK -> EVP_PKEY --------------------------------------------------- */
+
+/* The string field `name` of the table at idx: NULL with *present = 0 when
+ * absent, NULL with *present = 1 when not a string. */
+static const char *jwk_field(lua_State *L, int idx, const char *name, size_t *len, int *present) {
+  const char *s = NULL;
+  lua_pushstring(L, name);
+  lua_rawget(L, idx);
+  *present = !lua_isnil(L, -1);
+  if (lua_type(L, -1) == LUA_TSTRING) s = lua_tolstring(L, -1, len);
+  lua_pop(L, 1); /* the string stays alive in the JWK table */
+  return s;
+}
+
+/* 1 when the field is a string equal to want (absent_ok: or absent). */
+static int jwk_field_is(lua_State *L, int idx, const char *name, const char *want, int absent_ok) {
+  size_t len;
+  int present;
+  const char *s = jwk_field(L, idx, name, &len, &present);
+  if (!present) return absent_ok;
+  return s != NULL && len == strlen(want) && memcmp(s, want, len) == 0;
+}
+
+/* 1 when key_ops is absent or lists "verify". */
+static int jwk_may_verify(lua_State *L, int idx) {
+  int found = 0;
+  lua_pushliteral(L, "key_ops");
+  lua_rawget(L, idx);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return 1;
+  }
+  if (lua_istable(L, -1)) {
+    int i, n = (int)sk_rawlen(L, -1);
+    for (i = 1; i <= n && i <= SK_JWK_OPS_MAX && !found; i++) {
+      size_t len;
+      const char *op;
+      lua_rawgeti(L, -1, i);
+      op = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+      found = op != NULL && len == 6 && memcmp(op, "verify", 6) == 0;
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  return found;
+}
+
+/* A public key from modulus and exponent, checked by libcrypto and within
+ * the bit range, with its verification context. 0, or -1 (key skipped). */
+static int jwk_build(sk_jwk *k, const unsigned char *n, size_t n_len, const unsigned char *e,
+                     size_t e_len, const EVP_MD *sha256) {
+  BIGNUM *bn_n = BN_bin2bn(n, (int)n_len, NULL), *bn_e = BN_bin2bn(e, (int)e_len, NULL);
+  OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+  OSSL_PARAM *params = NULL;
+  EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL), *check = NULL;
+  EVP_PKEY *pkey = NULL;
+  int ok = bn_n != NULL && bn_e != NULL && bld != NULL && ctx != NULL &&
+           OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) &&
+           OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e) &&
+           (params = OSSL_PARAM_BLD_to_param(bld)) != NULL && EVP_PKEY_fromdata_init(ctx) > 0 &&
+           EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) > 0;
+  if (ok) {
+    k->bits = EVP_PKEY_get_bits(pkey);
+    ok = k->bits >= SK_RSA_MIN_BITS && k->bits <= SK_RSA_MAX_BITS;
+  }
+  /* e odd and > 1, n odd and without small factors, ... */
+  ok = ok && (check = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL)) != NULL &&
+       EVP_PKEY_public_check(check) == 1;
+  ok = ok && (k->verify = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL)) != NULL &&
+       EVP_PKEY_verify_init(k->verify) > 0 &&
+       EVP_PKEY_CTX_set_rsa_padding(k->verify, RSA_PKCS1_PADDING) > 0 &&
+       EVP_PKEY_CTX_set_signature_md(k->verify, sha256) > 0;
+  if (ok) {
+    k->pkey = pkey;
+    k->sig_len = (size_t)EVP_PKEY_get_size(pkey);
+  } else {
+    EVP_PKEY_CTX_free(k->verify);
+    k->verify = NULL;
+    EVP_PKEY_free(pkey);
+    ERR_clear_error();
+  }
+  EVP_PKEY_CTX_free(check);
+  EVP_PKEY_CTX_free(ctx);
+  OSSL_PARAM_free(params);
+  OSSL_PARAM_BLD_free(bld);
+  BN_free(bn_n);
+  BN_free(bn_e);
+  return ok ? 0 : -1;
+}
+
+/* Adds the JWK table at idx to ks when it is a usable RS256 signing key
+ * (kty RSA, use sig or absent, alg RS256 or absent, key_ops absent or with
+ * verify, a kid not seen before); anything else is skipped. */
+static void keyset_add(lua_State *L, sk_keyset *ks, int idx) {
+  unsigned char n[SK_RSA_N_MAX + 2], e[SK_RSA_E_MAX + 2];
+  size_t n64_len, e64_len, kid_len, n_len, e_len;
+  int present;
+  const char *kid, *n64, *e64;
+  sk_jwk *k = &ks->keys[ks->count];
+  if (!jwk_field_is(L, idx, "kty", "RSA", 0) || !jwk_field_is(L, idx, "use", "sig", 1) ||
+      !jwk_field_is(L, idx, "alg", "RS256", 1) || !jwk_may_verify(L, idx))
+    return;
+  kid = jwk_field(L, idx, "kid", &kid_len, &present);
+  n64 = jwk_field(L, idx, "n", &n64_len, &present);
+  e64 = jwk_field(L, idx, "e", &e64_len, &present);
+  if (kid == NULL || kid_len == 0 || kid_len > SK_JWK_KID_MAX || n64 == NULL || e64 == NULL ||
+      keyset_find(ks, kid, kid_len) != NULL)
+    return;
+  /* Lengths first: nothing oversized is decoded. */
+  if (n64_len > sk_base64_encoded_len(SK_RSA_N_MAX, SK_B64_URL) ||
+      e64_len > sk_base64_encoded_len(SK_RSA_E_MAX, SK_B64_URL) ||
+      sk_base64_decode(n64, n64_len, n, &n_len, SK_B64_URL) != 0 ||
+      sk_base64_decode(e64, e64_len, e, &e_len, SK_B64_URL) != 0 || n_len == 0 || e_len == 0)
+    return;
+  if (jwk_build(k, n, n_len, e, e_len, ks->sha256) != 0) return;
+  memcpy(k->kid, kid, kid_len);
+  k->kid[kid_len] = '\0';
+  k->kid_len = kid_len;
+  ks->count++;
+}
+
+/* jwt_keyset(jwks) -> keyset | nil, message */
+static int l_jwt_keyset(lua_State *L) {
+  sk_keyset *ks;
+  int i, count;
+  if (!lua_istable(L, 1)) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "the JWKS is not a JSON object");
+    return 2;
+  }
+  lua_settop(L, 1);
+  lua_pushliteral(L, "keys");
+  lua_rawget(L, 1); /* 2: keys */
+  if (!lua_istable(L, 2)) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "the JWKS has no keys list");
+    return 2;
+  }
+  count = (int)sk_rawlen(L, 2);
+  lua_pushnil(L);
+  if (count == 0 && lua_next(L, 2)) { /* an object, not a list */
+    lua_pushnil(L);
+    lua_pushliteral(L, "the JWKS keys are not a list");
+    return 2;
+  }
+  lua_settop(L, 2);
+  if (count > SK_JWKS_MAX_KEYS) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "the JWKS has more than %d keys", SK_JWKS_MAX_KEYS);
+    return 2;
+  }
+  ks = lua_newuserdata(L, sizeof *ks); /* 3 */
+  memset(ks, 0, sizeof *ks);
+  luaL_getmetatable(L, SK_KEYSET_MT);
+  lua_setmetatable(L, 3);
+  ks->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+  ks->digest = EVP_MD_CTX_new();
+  ks->keys = calloc((size_t)(count > 0 ? count : 1), sizeof *ks->keys);
+  if (ks->sha256 == NULL || ks->digest == NULL || ks->keys == NULL)
+    return luaL_error(L, "jwt.keyset: out of memory");
+  for (i = 1; i <= count; i++) {
+    lua_rawgeti(L, 2, i);
+    if (lua_istable(L, -1)) keyset_add(L, ks, lua_gettop(L));
+    lua_pop(L, 1);
+  }
+  return 1;
+}
+
+/* ---- JSON text -> Lua value, for token headers and claims --------------
+ *
+ * lua-cjson takes several microseconds for a typical claims set (it copies
+ * every token and grows every table key by key), which alone would spend
+ * much of the 20% the SDK may add to the signature check. This decoder
+ * builds each table at its final size from values collected on the Lua
+ * stack. It is strict RFC 8259 (stricter than lua-cjson: no "1.", no raw
+ * control characters in strings, no lone surrogates) and gives the same
+ * values as the SDK's lua-cjson decoding: null is the lightuserdata NULL
+ * sentinel, and on Lua 5.3+ integral numbers below 2^53 are integers. */
+
+/* Longest number text (lua-cjson takes longer ones; no claim needs them). */
+#define SK_JSON_NUMBER_MAX 63
+#define SK_2POW53          9007199254740992.0
+
+typedef struct sk_json_in {
+  lua_State *L;
+  const unsigned char *s;
+  size_t n, i;
+  int depth;
+} sk_json_in;
+
+static int json_value(sk_json_in *in);
+
+static void json_ws(sk_json_in *in) {
+  while (in->i < in->n && (in->s[in->i] == ' ' || in->s[in->i] == '\t' || in->s[in->i] == '\n' ||
+                           in->s[in->i] == '\r'))
+    in->i++;
+}
+
+static int json_literal(sk_json_in *in, const char *word, size_t len) {
+  if (in->n - in->i < len || memcmp(in->s + in->i, word, len) != 0) return -1;
+  in->i += len;
+  return 0;
+}
+
+/* Four hex digits at s[i]; -1 when they are not. */
+static long json_hex4(const sk_json_in *in, size_t i) {
+  long v = 0;
+  size_t k;
+  if (in->n - i < 4) return -1;
+  for (k = i; k < i + 4; k++) {
+    int c = in->s[k];
+    v <<= 4;
+    if (c >= '0' && c <= '9')
+      v |= c - '0';
+    else if (c >= 'a' && c <= 'f')
+      v |= c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F')
+      v |= c - 'A' + 10;
+    else
+      return -1;
+  }
+  return v;
+}
+
+static void json_add_utf8(luaL_Buffer *b, unsigned long cp) {
+  if (cp < 0x80) {
+    luaL_addchar(b, (char)cp);
+  } else if (cp < 0x800) {
+    luaL_addchar(b, (char)(0xC0 | cp >> 6));
+    luaL_addchar(b, (char)(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    luaL_addchar(b, (char)(0xE0 | cp >> 12));
+    luaL_addchar(b, (char)(0x80 | ((cp >> 6) & 0x3F)));
+    luaL_addchar(b, (char)(0x80 | (cp & 0x3F)));
+  } else {
+    luaL_addchar(b, (char)(0xF0 | cp >> 18));
+    luaL_addchar(b, (char)(0x80 | ((cp >> 12) & 0x3F)));
+    luaL_addchar(b, (char)(0x80 | ((cp >> 6) & 0x3F)));
+    luaL_addchar(b, (char)(0x80 | (cp & 0x3F)));
+  }
+}
+
+/* A string with escapes, from s[j] (the first backslash); the plain part
+ * before it is s[start..j). */
+static int json_escaped_string(sk_json_in *in, size_t start, size_t j) {
+  const unsigned char *s = in->s;
+  luaL_Buffer b;
+  luaL_buffinit(in->L, &b);
+  luaL_addlstring(&b, (const char *)s + start, j - start);
+  for (;;) {
+    long cp;
+    if (j >= in->n || s[j] < 0x20) return -1;
+    if (s[j] == '"') break;
+    if (s[j] != '\\') {
+      luaL_addchar(&b, (char)s[j++]);
+      continue;
+    }
+    if (++j >= in->n) return -1;
+    switch (s[j]) {
+      case '"':
+      case '\\':
+      case '/': luaL_addchar(&b, (char)s[j]); break;
+      case 'b': luaL_addchar(&b, '\b'); break;
+      case 'f': luaL_addchar(&b, '\f'); break;
+      case 'n': luaL_addchar(&b, '\n'); break;
+      case 'r': luaL_addchar(&b, '\r'); break;
+      case 't': luaL_addchar(&b, '\t'); break;
+      case 'u':
+        if ((cp = json_hex4(in, j + 1)) < 0 || (cp >= 0xDC00 && cp <= 0xDFFF)) return -1;
+        j += 4;
+        if (cp >= 0xD800 && cp <= 0xDBFF) { /* must be followed by a low surrogate */
+          long low;
+          if (in->n - j < 3 || s[j + 1] != '\\' || s[j + 2] != 'u' ||
+              (low = json_hex4(in, j + 3)) < 0xDC00 || low > 0xDFFF)
+            return -1;
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+          j += 6;
+        }
+        json_add_utf8(&b, (unsigned long)cp);
+        break;
+      default: return -1;
+    }
+    j++;
+  }
+  luaL_pushresult(&b);
+  in->i = j + 1;
+  return 0;
+}
+
+static int json_string(sk_json_in *in) {
+  size_t start = in->i + 1, j = start;
+  while (j < in->n && in->s[j] != '"' && in->s[j] != '\\') {
+    if (in->s[j] < 0x20) return -1;
+    j++;
+  }
+  if (j >= in->n) return -1;
+  if (in->s[j] == '\\') return json_escaped_string(in, start, j);
+  lua_pushlstring(in->L, (const char *)in->s + start, j - start);
+  in->i = j + 1;
+  return 0;
+}
+
+static void json_push_number(lua_State *L, double d) {
+#if LUA_VERSION_NUM >= 503
+  if (floor(d) == d && fabs(d) < SK_2POW53) { /* as sk_json_normalize does */
+    lua_pushinteger(L, (lua_Integer)d);
+    return;
+  }
+#endif
+  lua_pushnumber(L, d);
+}
+
+static int json_number(sk_json_in *in) {
+  const unsigned char *s = in->s;
+  size_t start = in->i, j = start, n = in->n;
+  int negative = s[j] == '-', integral = 1;
+  char text[SK_JSON_NUMBER_MAX + 1], *end;
+  if (negative) j++;
+  if (j < n && s[j] == '0')
+    j++;
+  else if (j < n && s[j] >= '1' && s[j] <= '9')
+    while (j < n && s[j] >= '0' && s[j] <= '9') j++;
+  else
+    return -1;
+  if (j < n && s[j] == '.') {
+    integral = 0;
+    if (++j >= n || s[j] < '0' || s[j] > '9') return -1;
+    while (j < n && s[j] >= '0' && s[j] <= '9') j++;
+  }
+  if (j < n && (s[j] == 'e' || s[j] == 'E')) {
+    integral = 0;
+    if (++j < n && (s[j] == '+' || s[j] == '-')) j++;
+    if (j >= n || s[j] < '0' || s[j] > '9') return -1;
+    while (j < n && s[j] >= '0' && s[j] <= '9') j++;
+  }
+  in->i = j;
+  if (integral && j - start - (size_t)negative <= 15) { /* exact in a double */
+    double v = 0;
+    size_t k;
+    for (k = start + (size_t)negative; k < j; k++) v = v * 10 + (s[k] - '0');
+    json_push_number(in->L, negative ? -v : v);
+    return 0;
+  }
+  if (j - start > SK_JSON_NUMBER_MAX) return -1;
+  memcpy(text, s + start, j - start);
+  text[j - start] = '\0';
+  json_push_number(in->L, strtod(text, &end));
+  return end == text + (j - start) ? 0 : -1; /* a locale without '.' stops early */
+}
+
+/* Values of an object (key, value pairs) or array collected on the stack
+ * above base become one table of exactly that size. */
+static void json_collect(lua_State *L, int base, int count, int object) {
+  int k;
+  if (object) {
+    lua_createtable(L, 0, count);
+    for (k = 0; k < count; k++) { /* in order: a repeated key's last value wins */
+      lua_pushvalue(L, base + 2 * k + 1);
+      lua_pushvalue(L, base + 2 * k + 2);
+      lua_rawset(L, -3);
+    }
+  } else {
+    lua_createtable(L, count, 0);
+    for (k = 1; k <= count; k++) {
+      lua_pushvalue(L, base + k);
+      lua_rawseti(L, -2, k);
+    }
+  }
+  if (count > 0) {
+    lua_replace(L, base + 1);
+    lua_settop(L, base + 1);
+  }
+}
+
+static int json_container(sk_json_in *in) {
+  lua_State *L = in->L;
+  int object = in->s[in->i] == '{', base = lua_gettop(L), count = 0;
+  unsigned char close = object ? '}' : ']';
+  if (++in->depth > SK_JWT_MAX_DEPTH) return -1;
+  in->i++;
+  json_ws(in);
+  if (in->i < in->n && in->s[in->i] == close) {
+    in->i++;
+  } else {
+    for (;;) {
+      if (!lua_checkstack(L, 4)) return -1; /* room for key, value, and building */
+      if (object) {
+        json_ws(in);
+        if (in->i >= in->n || in->s[in->i] != '"' || json_string(in) != 0) return -1;
+        json_ws(in);
+        if (in->i >= in->n || in->s[in->i] != ':') return -1;
+        in->i++;
+      }
+      if (json_value(in) != 0) return -1;
+      count++;
+      json_ws(in);
+      if (in->i < in->n && in->s[in->i] == ',') {
+        in->i++;
+        continue;
+      }
+      if (in->i < in->n && in->s[in->i] == close) {
+        in->i++;
+        break;
+      }
+      return -1;
+    }
+  }
+  in->depth--;
+  if (!lua_checkstack(L, 3)) return -1; /* the table and one pair being copied */
+  json_collect(L, base, count, object);
+  return 0;
+}
+
+static int json_value(sk_json_in *in) {
+  json_ws(in);
+  if (in->i >= in->n) return -1;
+  switch (in->s[in->i]) {
+    case '{':
+    case '[': return json_container(in);
+    case '"': return json_string(in);
+    case 't': lua_pushboolean(in->L, 1); return json_literal(in, "true", 4);
+    case 'f': lua_pushboolean(in->L, 0); return json_literal(in, "false", 5);
+    case 'n':
+      lua_pushlightuserdata(in->L, NULL); /* cjson.null, core.null */
+      return json_literal(in, "null", 4);
+    default: return json_number(in);
+  }
+}
+
+int sk_jwt_json_push(lua_State *L, const char *s, size_t n) {
+  sk_json_in in;
+  int base = lua_gettop(L);
+  size_t bad;
+  if (!sk_utf8_valid(s, n, &bad)) return -1;
+  in.L = L;
+  in.s = (const unsigned char *)s;
+  in.n = n;
+  in.i = 0;
+  in.depth = 0;
+  if (json_value(&in) == 0) {
+    json_ws(&in);
+    if (in.i == n) return 0;
+  }
+  lua_settop(L, base);
+  return -1;
+}
+
+/* Pushes the JSON object in s; -1 (nothing pushed) for anything else. */
+static int push_object(lua_State *L, const unsigned char *s, size_t n) {
+  size_t i = 0;
+  while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
+  if (i == n || s[i] != '{') return -1;
+  return sk_jwt_json_push(L, (const char *)s, n);
+}
+
+/* ---- tokens ------------------------------------------------------------ */
+
+/* A token cut into its segments, each decoded into one buffer. */
+typedef struct sk_jwt {
+  const char *signing_input; /* "header.payload" as sent: what is signed */
+  size_t signing_len;
+  const unsigned char *header, *payload, *signature;
+  size_t header_len, payload_len, signature_len;
+  unsigned char buf[SK_JWT_DECODED_MAX];
+} sk_jwt;
+
+/* Splits and decodes a token; NULL, or the reason it is malformed. */
+static const char *jwt_parse(const char *token, size_t n, sk_jwt *t) {
+  const char *dot1, *dot2, *seg[3];
+  size_t len[3], used = 0, out_len[3];
+  int i;
+  if (n > SK_JWT_MAX_TOKEN) return "the token is longer than 16384 bytes";
+  dot1 = memchr(token, '.', n);
+  dot2 = dot1 ? memchr(dot1 + 1, '.', n - (size_t)(dot1 + 1 - token)) : NULL;
+  if (dot2 == NULL || memchr(dot2 + 1, '.', n - (size_t)(dot2 + 1 - token)) != NULL)
+    return "the token is not three dot-separated segments";
+  seg[0] = token, len[0] = (size_t)(dot1 - token);
+  seg[1] = dot1 + 1, len[1] = (size_t)(dot2 - seg[1]);
+  seg[2] = dot2 + 1, len[2] = n - (size_t)(seg[2] - token);
+  for (i = 0; i < 3; i++) {
+    if (sk_base64_decode(seg[i], len[i], t->buf + used, &out_len[i], SK_B64_URL) != 0)
+      return "a token segment is not base64url without padding";
+    used += out_len[i];
+  }
+  t->signing_input = token;
+  t->signing_len = (size_t)(dot2 - token);
+  t->header = t->buf, t->header_len = out_len[0];
+  t->payload = t->buf + out_len[0], t->payload_len = out_len[1];
+  t->signature = t->payload + out_len[1], t->signature_len = out_len[2];
+  return NULL;
+}
+
+static int token_failure(lua_State *L, int base, const char *reason, const char *message) {
+  lua_settop(L, base);
+  lua_pushnil(L);
+  lua_pushstring(L, reason);
+  lua_pushstring(L, message);
+  return 3;
+}
+
+static const char *check_token(lua_State *L, size_t *n, const char *who) {
+  if (lua_type(L, 1) != LUA_TSTRING)
+    raise_at(L, 2, who, "argument #1 (token) must be a string (got %s)", luaL_typename(L, 1));
+  return lua_tolstring(L, 1, n);
+}
+
+/* jwt_decode_header(token) -> header | nil, "malformed", message */
+static int l_jwt_decode_header(lua_State *L) {
+  size_t n;
+  const char *token = check_token(L, &n, "jwt.decode_header"), *why;
+  sk_jwt t;
+  lua_settop(L, 1);
+  if ((why = jwt_parse(token, n, &t)) != NULL) return token_failure(L, 1, "malformed", why);
+  if (push_object(L, t.header, t.header_len) != 0)
+    return token_failure(L, 1, "malformed", "the token header is not a JSON object");
+  return 1;
+}
+
+/* ---- claims checks ----------------------------------------------------- */
+
+#define SK_DEFAULT_LEEWAY 60
+
+typedef struct sk_verify_opts {
+  const char *issuer, *audience, *nonce;
+  size_t issuer_len, audience_len, nonce_len;
+  double leeway, now;
+  int scopes; /* stack index of required_scopes, or 0 */
+} sk_verify_opts;
+
+static int is_finite(double x) { return x - x == 0; }
+
+static int key_is(const char *key, size_t len, const char *name) {
+  return len == strlen(name) && memcmp(key, name, len) == 0;
+}
+
+/* Reads and checks the options table at idx; raises on mistakes. */
+static void read_opts(lua_State *L, int idx, sk_verify_opts *o) {
+  static const char *const who = "jwt.verify";
+  memset(o, 0, sizeof *o);
+  o->leeway = SK_DEFAULT_LEEWAY;
+  o->now = (double)time(NULL);
+  if (!lua_istable(L, idx))
+    raise_at(L, 2, who, "argument #3 (opts) must be a table (got %s)", luaL_typename(L, idx));
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    size_t len = 0;
+    const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
+    int type = lua_type(L, -1), want = LUA_TSTRING;
+    if (key == NULL)
+      raise_at(L, 2, who, "unknown option (a %s key)", luaL_typename(L, -2));
+    else if (key_is(key, len, "issuer"))
+      o->issuer = lua_tolstring(L, -1, &o->issuer_len);
+    else if (key_is(key, len, "audience"))
+      o->audience = lua_tolstring(L, -1, &o->audience_len);
+    else if (key_is(key, len, "nonce"))
+      o->nonce = lua_tolstring(L, -1, &o->nonce_len);
+    else if (key_is(key, len, "leeway") || key_is(key, len, "now"))
+      want = LUA_TNUMBER;
+    else if (key_is(key, len, "required_scopes"))
+      want = LUA_TTABLE;
+    else
+      raise_at(L, 2, who, "unknown option '%s'", key);
+    if (type != want)
+      raise_at(L, 2, who, "option '%s' must be a %s (got %s)", key, lua_typename(L, want),
+               lua_typename(L, type));
+    if (key_is(key, len, "leeway")) {
+      o->leeway = lua_tonumber(L, -1);
+      if (!(o->leeway >= 0 && is_finite(o->leeway)))
+        raise_at(L, 2, who, "option 'leeway' must be a finite number >= 0");
+    } else if (key_is(key, len, "now")) {
+      o->now = lua_tonumber(L, -1);
+      if (!is_finite(o->now)) raise_at(L, 2, who, "option 'now' must be finite");
+    }
+    lua_pop(L, 1);
+  }
+  if (o->issuer == NULL) raise_at(L, 2, who, "option 'issuer' is required");
+  lua_pushliteral(L, "required_scopes");
+  lua_rawget(L, idx);
+  if (lua_istable(L, -1)) {
+    int i, count = (int)sk_rawlen(L, -1);
+    o->scopes = lua_gettop(L);
+    for (i = 1; i <= count; i++) {
+      lua_rawgeti(L, o->scopes, i);
+      if (lua_type(L, -1) != LUA_TSTRING)
+        raise_at(L, 2, who, "required_scopes[%d] must be a string", i);
+      lua_pop(L, 1);
+    }
+  } else {
+    lua_pop(L, 1);
+  }
+}
+
+/* The number claim `name` of the table at idx: 1 with it in *v; 0 when
+ * absent; -1 when present but not a finite number. */
+static int number_claim(lua_State *L, int idx, const char *name, double *v) {
+  int type;
+  lua_pushstring(L, name);
+  lua_rawget(L, idx);
+  type = lua_type(L, -1);
+  *v = lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  if (type == LUA_TNIL) return 0;
+  return type == LUA_TNUMBER && is_finite(*v) ? 1 : -1;
+}
+
+/* 1 when the value at idx is the string s[0..n). */
+static int is_string(lua_State *L, int idx, const char *s, size_t n) {
+  size_t len;
+  const char *v;
+  if (lua_type(L, idx) != LUA_TSTRING) return 0;
+  v = lua_tolstring(L, idx, &len);
+  return len == n && memcmp(v, s, n) == 0;
+}
+
+/* 1 when the string at idx or one string of the list at idx is s[0..n). */
+static int has_string(lua_State *L, int idx, const char *s, size_t n) {
+  int i, count, found = 0;
+  if (!lua_istable(L, idx)) return is_string(L, idx, s, n);
+  count = (int)sk_rawlen(L, idx);
+  for (i = 1; i <= count && !found; i++) {
+    lua_rawgeti(L, idx, i);
+    found = is_string(L, -1, s, n);
+    lua_pop(L, 1);
+  }
+  return found;
+}
+
+/* 1 when the space-separated list at idx (a string) has the word s[0..n). */
+static int has_word(lua_State *L, int idx, const char *s, size_t n) {
+  size_t len, i = 0;
+  const char *list;
+  if (lua_type(L, idx) != LUA_TSTRING || n == 0) return 0;
+  list = lua_tolstring(L, idx, &len);
+  while (i < len) {
+    const char *space = memchr(list + i, ' ', len - i);
+    size_t word = space ? (size_t)(space - list) - i : len - i;
+    if (word == n && memcmp(list + i, s, n) == 0) return 1;
+    i += word + 1;
+  }
+  return 0;
+}
+
+/* Checks the claims table at idx against o. NULL, or the reason with its
+ * message pushed. */
+static const char *check_claims(lua_State *L, int claims, const sk_verify_opts *o) {
+  double exp, nbf, iat;
+  int has_exp, has_nbf, has_iat;
+  luaL_checkstack(L, 12, "jwt.verify"); /* what this and the failure results push */
+  has_exp = number_claim(L, claims, "exp", &exp);
+  has_nbf = number_claim(L, claims, "nbf", &nbf);
+  has_iat = number_claim(L, claims, "iat", &iat);
+  if (has_exp != 1) {
+    lua_pushliteral(L, "the token has no numeric exp claim");
+    return "malformed";
+  }
+  if (has_nbf < 0 || has_iat < 0) {
+    lua_pushliteral(L, "the token's nbf or iat claim is not a number");
+    return "malformed";
+  }
+  if (o->now >= exp + o->leeway) {
+    lua_pushliteral(L, "the token has expired");
+    return "expired";
+  }
+  if (has_nbf && nbf > o->now + o->leeway) {
+    lua_pushliteral(L, "the token is not valid yet (nbf)");
+    return "not_yet_valid";
+  }
+  if (has_iat && iat > o->now + o->leeway) {
+    lua_pushliteral(L, "the token was issued in the future (iat)");
+    return "not_yet_valid";
+  }
+  lua_pushliteral(L, "iss");
+  lua_rawget(L, claims);
+  if (!is_string(L, -1, o->issuer, o->issuer_len)) {
+    lua_pushfstring(L, "the token's issuer is not \"%s\"", o->issuer);
+    return "bad_issuer";
+  }
+  lua_pop(L, 1);
+  if (o->audience) {
+    lua_pushliteral(L, "aud");
+    lua_rawget(L, claims);
+    if (!has_string(L, -1, o->audience, o->audience_len)) {
+      lua_pushfstring(L, "the token's audience does not include \"%s\"", o->audience);
+      return "bad_audience";
+    }
+    lua_pop(L, 1);
+  }
+  if (o->nonce) {
+    lua_pushliteral(L, "nonce");
+    lua_rawget(L, claims);
+    if (!is_string(L, -1, o->nonce, o->nonce_len)) {
+      lua_pushliteral(L, "the token's nonce is not the one sent");
+      return "bad_nonce";
+    }
+    lua_pop(L, 1);
+  }
+  if (o->scopes) {
+    int i, count = (int)sk_rawlen(L, o->scopes);
+    lua_pushliteral(L, "scope");
+    lua_rawget(L, claims); /* -2: scope */
+    lua_pushliteral(L, "scopes");
+    lua_rawget(L, claims); /* -1: scopes */
+    for (i = 1; i <= count; i++) {
+      size_t len;
+      const char *want;
+      lua_rawgeti(L, o->scopes, i);
+      want = lua_tolstring(L, -1, &len);
+      if (!has_word(L, -3, want, len) && !(lua_istable(L, -2) && has_string(L, -2, want, len))) {
+        lua_pushfstring(L, "the token lacks the scope \"%s\"", want);
+        return "missing_scope";
+      }
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 2);
+  }
+  return NULL;
+}
+
+/* jwt_verify(token, keyset, opts) -> claims, header | nil, reason, message [, kid] */
+static int l_jwt_verify(lua_State *L) {
+  static const char *const who = "jwt.verify";
+  size_t n, alg_len, kid_len = 0;
+  const char *token = check_token(L, &n, who), *why, *alg, *kid = NULL;
+  sk_keyset *ks = check_keyset(L, 2, 2, who);
+  sk_verify_opts o;
+  const sk_jwk *k;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  sk_jwt t;
+  int header, claims, kid_type;
+  lua_settop(L, 3);
+  read_opts(L, 3, &o); /* may leave required_scopes at 4 */
+  if ((why = jwt_parse(token, n, &t)) != NULL) return token_failure(L, 3, "malformed", why);
+  if (push_object(L, t.header, t.header_len) != 0)
+    return token_failure(L, 3, "malformed", "the token header is not a JSON object");
+  header = lua_gettop(L);
+
+  /* alg decides before the key does: an HS256 or "none" token naming a
+   * known kid is still refused as such. */
+  lua_pushliteral(L, "alg");
+  lua_rawget(L, header);
+  alg = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &alg_len) : NULL;
+  if (alg == NULL) return token_failure(L, 3, "malformed", "the token header has no alg");
+  if (alg_len != 5 || memcmp(alg, "RS256", 5) != 0)
+    return token_failure(L, 3, "unsupported_alg", "only RS256 tokens are accepted");
+  lua_pushliteral(L, "crit");
+  lua_rawget(L, header);
+  if (!lua_isnil(L, -1))
+    return token_failure(L, 3, "unsupported_alg", "the token header has crit extensions");
+  lua_pushliteral(L, "kid");
+  lua_rawget(L, header);
+  kid_type = lua_type(L, -1);
+  if (kid_type == LUA_TSTRING)
+    kid = lua_tolstring(L, -1, &kid_len);
+  else if (kid_type != LUA_TNIL)
+    return token_failure(L, 3, "malformed", "the token header's kid is not a string");
+  k = kid ? keyset_find(ks, kid, kid_len) : NULL;
+  if (k == NULL) {
+    token_failure(L, 3, "unknown_key",
+                  kid ? "no key of the JWKS has the token's kid" : "the token has no kid");
+    if (kid) lua_pushlstring(L, kid, kid_len);
+    return kid ? 4 : 3;
+  }
+  lua_settop(L, header);
+
+  if (t.signature_len != k->sig_len || !EVP_DigestInit_ex2(ks->digest, ks->sha256, NULL) ||
+      !EVP_DigestUpdate(ks->digest, t.signing_input, t.signing_len) ||
+      !EVP_DigestFinal_ex(ks->digest, md, &md_len) ||
+      EVP_PKEY_verify(k->verify, t.signature, t.signature_len, md, md_len) != 1) {
+    ERR_clear_error();
+    return token_failure(L, 3, "bad_signature", "the token signature does not verify");
+  }
+  if (push_object(L, t.payload, t.payload_len) != 0)
+    return token_failure(L, 3, "malformed", "the token claims are not a JSON object");
+  claims = lua_gettop(L);
+  if ((why = check_claims(L, claims, &o)) != NULL) {
+    lua_pushnil(L);
+    lua_pushstring(L, why);
+    lua_pushvalue(L, -3); /* the message check_claims pushed */
+    return 3;
+  }
+  lua_settop(L, claims);
+  lua_pushvalue(L, header);
+  return 2;
+}
+
+void sk_jwt_open(lua_State *L) {
+  static const luaL_Reg methods[] = {
+      {"get", keyset_get}, {"kids", keyset_kids}, {"close", keyset_close}, {NULL, NULL}};
+  static const luaL_Reg functions[] = {{"jwt_keyset", l_jwt_keyset},
+                                       {"jwt_decode_header", l_jwt_decode_header},
+                                       {"jwt_verify", l_jwt_verify},
+                                       {NULL, NULL}};
+  luaL_newmetatable(L, SK_KEYSET_MT);
+  lua_pushliteral(L, SK_KEYSET_MT);
+  lua_setfield(L, -2, "__name");
+  lua_pushcfunction(L, keyset_close);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, keyset_close);
+  lua_setfield(L, -2, "__close");
+  lua_pushcfunction(L, keyset_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_newtable(L);
+  luaL_setfuncs(L, methods, 0);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  luaL_setfuncs(L, functions, 0);
+}
