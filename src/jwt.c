@@ -393,7 +393,7 @@ static int l_jwt_keyset(lua_State *L) {
     lua_pushfstring(L, "the JWKS has more than %d keys", SK_JWKS_MAX_KEYS);
     return 2;
   }
-  ks = lua_newuserdata(L, sizeof *ks); /* 3 */
+  ks = sk_newuserdata(L, sizeof *ks); /* 3; its user value caches a header */
   memset(ks, 0, sizeof *ks);
   luaL_getmetatable(L, SK_KEYSET_MT);
   lua_setmetatable(L, 3);
@@ -410,291 +410,22 @@ static int l_jwt_keyset(lua_State *L) {
   return 1;
 }
 
-/* ---- JSON text -> Lua value, for token headers and claims --------------
- *
- * lua-cjson takes several microseconds for a typical claims set (it copies
- * every token and grows every table key by key), which alone would spend
- * much of the 20% the SDK may add to the signature check. This decoder
- * builds each table at its final size from values collected on the Lua
- * stack. It is strict RFC 8259 (stricter than lua-cjson: no "1.", no raw
- * control characters in strings, no lone surrogates) and gives the same
- * values as the SDK's lua-cjson decoding: null is the lightuserdata NULL
- * sentinel, and on Lua 5.3+ integral numbers below 2^53 are integers. */
-
-/* Longest number text (lua-cjson takes longer ones; no claim needs them). */
-#define SK_JSON_NUMBER_MAX 63
-#define SK_2POW53          9007199254740992.0
-
-typedef struct sk_json_in {
-  lua_State *L;
-  const unsigned char *s;
-  size_t n, i;
-  int depth;
-} sk_json_in;
-
-static int json_value(sk_json_in *in);
-
-static void json_ws(sk_json_in *in) {
-  while (in->i < in->n && (in->s[in->i] == ' ' || in->s[in->i] == '\t' || in->s[in->i] == '\n' ||
-                           in->s[in->i] == '\r'))
-    in->i++;
-}
-
-static int json_literal(sk_json_in *in, const char *word, size_t len) {
-  if (in->n - in->i < len || memcmp(in->s + in->i, word, len) != 0) return -1;
-  in->i += len;
-  return 0;
-}
-
-/* Four hex digits at s[i]; -1 when they are not. */
-static long json_hex4(const sk_json_in *in, size_t i) {
-  long v = 0;
-  size_t k;
-  if (in->n - i < 4) return -1;
-  for (k = i; k < i + 4; k++) {
-    int c = in->s[k];
-    v <<= 4;
-    if (c >= '0' && c <= '9')
-      v |= c - '0';
-    else if (c >= 'a' && c <= 'f')
-      v |= c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F')
-      v |= c - 'A' + 10;
-    else
-      return -1;
-  }
-  return v;
-}
-
-static void json_add_utf8(luaL_Buffer *b, unsigned long cp) {
-  if (cp < 0x80) {
-    luaL_addchar(b, (char)cp);
-  } else if (cp < 0x800) {
-    luaL_addchar(b, (char)(0xC0 | cp >> 6));
-    luaL_addchar(b, (char)(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    luaL_addchar(b, (char)(0xE0 | cp >> 12));
-    luaL_addchar(b, (char)(0x80 | ((cp >> 6) & 0x3F)));
-    luaL_addchar(b, (char)(0x80 | (cp & 0x3F)));
-  } else {
-    luaL_addchar(b, (char)(0xF0 | cp >> 18));
-    luaL_addchar(b, (char)(0x80 | ((cp >> 12) & 0x3F)));
-    luaL_addchar(b, (char)(0x80 | ((cp >> 6) & 0x3F)));
-    luaL_addchar(b, (char)(0x80 | (cp & 0x3F)));
-  }
-}
-
-/* A string with escapes, from s[j] (the first backslash); the plain part
- * before it is s[start..j). */
-static int json_escaped_string(sk_json_in *in, size_t start, size_t j) {
-  const unsigned char *s = in->s;
-  luaL_Buffer b;
-  luaL_buffinit(in->L, &b);
-  luaL_addlstring(&b, (const char *)s + start, j - start);
-  for (;;) {
-    long cp;
-    if (j >= in->n || s[j] < 0x20) return -1;
-    if (s[j] == '"') break;
-    if (s[j] != '\\') {
-      luaL_addchar(&b, (char)s[j++]);
-      continue;
-    }
-    if (++j >= in->n) return -1;
-    switch (s[j]) {
-      case '"':
-      case '\\':
-      case '/': luaL_addchar(&b, (char)s[j]); break;
-      case 'b': luaL_addchar(&b, '\b'); break;
-      case 'f': luaL_addchar(&b, '\f'); break;
-      case 'n': luaL_addchar(&b, '\n'); break;
-      case 'r': luaL_addchar(&b, '\r'); break;
-      case 't': luaL_addchar(&b, '\t'); break;
-      case 'u':
-        if ((cp = json_hex4(in, j + 1)) < 0 || (cp >= 0xDC00 && cp <= 0xDFFF)) return -1;
-        j += 4;
-        if (cp >= 0xD800 && cp <= 0xDBFF) { /* must be followed by a low surrogate */
-          long low;
-          if (in->n - j < 3 || s[j + 1] != '\\' || s[j + 2] != 'u' ||
-              (low = json_hex4(in, j + 3)) < 0xDC00 || low > 0xDFFF)
-            return -1;
-          cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-          j += 6;
-        }
-        json_add_utf8(&b, (unsigned long)cp);
-        break;
-      default: return -1;
-    }
-    j++;
-  }
-  luaL_pushresult(&b);
-  in->i = j + 1;
-  return 0;
-}
-
-static int json_string(sk_json_in *in) {
-  size_t start = in->i + 1, j = start;
-  while (j < in->n && in->s[j] != '"' && in->s[j] != '\\') {
-    if (in->s[j] < 0x20) return -1;
-    j++;
-  }
-  if (j >= in->n) return -1;
-  if (in->s[j] == '\\') return json_escaped_string(in, start, j);
-  lua_pushlstring(in->L, (const char *)in->s + start, j - start);
-  in->i = j + 1;
-  return 0;
-}
-
-static void json_push_number(lua_State *L, double d) {
-#if LUA_VERSION_NUM >= 503
-  if (floor(d) == d && fabs(d) < SK_2POW53) { /* as sk_json_normalize does */
-    lua_pushinteger(L, (lua_Integer)d);
-    return;
-  }
-#endif
-  lua_pushnumber(L, d);
-}
-
-static int json_number(sk_json_in *in) {
-  const unsigned char *s = in->s;
-  size_t start = in->i, j = start, n = in->n;
-  int negative = s[j] == '-', integral = 1;
-  char text[SK_JSON_NUMBER_MAX + 1], *end;
-  if (negative) j++;
-  if (j < n && s[j] == '0')
-    j++;
-  else if (j < n && s[j] >= '1' && s[j] <= '9')
-    while (j < n && s[j] >= '0' && s[j] <= '9') j++;
-  else
-    return -1;
-  if (j < n && s[j] == '.') {
-    integral = 0;
-    if (++j >= n || s[j] < '0' || s[j] > '9') return -1;
-    while (j < n && s[j] >= '0' && s[j] <= '9') j++;
-  }
-  if (j < n && (s[j] == 'e' || s[j] == 'E')) {
-    integral = 0;
-    if (++j < n && (s[j] == '+' || s[j] == '-')) j++;
-    if (j >= n || s[j] < '0' || s[j] > '9') return -1;
-    while (j < n && s[j] >= '0' && s[j] <= '9') j++;
-  }
-  in->i = j;
-  if (integral && j - start - (size_t)negative <= 15) { /* exact in a double */
-    double v = 0;
-    size_t k;
-    for (k = start + (size_t)negative; k < j; k++) v = v * 10 + (s[k] - '0');
-    json_push_number(in->L, negative ? -v : v);
-    return 0;
-  }
-  if (j - start > SK_JSON_NUMBER_MAX) return -1;
-  memcpy(text, s + start, j - start);
-  text[j - start] = '\0';
-  json_push_number(in->L, strtod(text, &end));
-  return end == text + (j - start) ? 0 : -1; /* a locale without '.' stops early */
-}
-
-/* Values of an object (key, value pairs) or array collected on the stack
- * above base become one table of exactly that size. */
-static void json_collect(lua_State *L, int base, int count, int object) {
-  int k;
-  if (object) {
-    lua_createtable(L, 0, count);
-    for (k = 0; k < count; k++) { /* in order: a repeated key's last value wins */
-      lua_pushvalue(L, base + 2 * k + 1);
-      lua_pushvalue(L, base + 2 * k + 2);
-      lua_rawset(L, -3);
-    }
-  } else {
-    lua_createtable(L, count, 0);
-    for (k = 1; k <= count; k++) {
-      lua_pushvalue(L, base + k);
-      lua_rawseti(L, -2, k);
-    }
-  }
-  if (count > 0) {
-    lua_replace(L, base + 1);
-    lua_settop(L, base + 1);
-  }
-}
-
-static int json_container(sk_json_in *in) {
-  lua_State *L = in->L;
-  int object = in->s[in->i] == '{', base = lua_gettop(L), count = 0;
-  unsigned char close = object ? '}' : ']';
-  if (++in->depth > SK_JWT_MAX_DEPTH) return -1;
-  in->i++;
-  json_ws(in);
-  if (in->i < in->n && in->s[in->i] == close) {
-    in->i++;
-  } else {
-    for (;;) {
-      if (!lua_checkstack(L, 4)) return -1; /* room for key, value, and building */
-      if (object) {
-        json_ws(in);
-        if (in->i >= in->n || in->s[in->i] != '"' || json_string(in) != 0) return -1;
-        json_ws(in);
-        if (in->i >= in->n || in->s[in->i] != ':') return -1;
-        in->i++;
-      }
-      if (json_value(in) != 0) return -1;
-      count++;
-      json_ws(in);
-      if (in->i < in->n && in->s[in->i] == ',') {
-        in->i++;
-        continue;
-      }
-      if (in->i < in->n && in->s[in->i] == close) {
-        in->i++;
-        break;
-      }
-      return -1;
-    }
-  }
-  in->depth--;
-  if (!lua_checkstack(L, 3)) return -1; /* the table and one pair being copied */
-  json_collect(L, base, count, object);
-  return 0;
-}
-
-static int json_value(sk_json_in *in) {
-  json_ws(in);
-  if (in->i >= in->n) return -1;
-  switch (in->s[in->i]) {
-    case '{':
-    case '[': return json_container(in);
-    case '"': return json_string(in);
-    case 't': lua_pushboolean(in->L, 1); return json_literal(in, "true", 4);
-    case 'f': lua_pushboolean(in->L, 0); return json_literal(in, "false", 5);
-    case 'n':
-      lua_pushlightuserdata(in->L, NULL); /* cjson.null, core.null */
-      return json_literal(in, "null", 4);
-    default: return json_number(in);
-  }
-}
-
-int sk_jwt_json_push(lua_State *L, const char *s, size_t n) {
-  sk_json_in in;
-  int base = lua_gettop(L);
-  size_t bad;
-  if (!sk_utf8_valid(s, n, &bad)) return -1;
-  in.L = L;
-  in.s = (const unsigned char *)s;
-  in.n = n;
-  in.i = 0;
-  in.depth = 0;
-  if (json_value(&in) == 0) {
-    json_ws(&in);
-    if (in.i == n) return 0;
-  }
-  lua_settop(L, base);
-  return -1;
-}
-
-/* Pushes the JSON object in s; -1 (nothing pushed) for anything else. */
+/* Pushes the JSON object in s, decoded by the SDK's lua-cjson decoder
+ * (the functions' upvalue); -1 (nothing pushed) for anything else. */
 static int push_object(lua_State *L, const unsigned char *s, size_t n) {
   size_t i = 0;
+  /* an object, not an array: both decode to a table */
   while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
   if (i == n || s[i] != '{') return -1;
-  return sk_jwt_json_push(L, (const char *)s, n);
+  if (sk_json_decode(L, lua_upvalueindex(1), (const char *)s, n) != 0) {
+    lua_pop(L, 1); /* the decoder's message */
+    return -1;
+  }
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    return -1;
+  }
+  return 0;
 }
 
 /* ---- tokens ------------------------------------------------------------ */
@@ -961,6 +692,49 @@ static const char *check_claims(lua_State *L, int claims, const sk_verify_opts *
 }
 
 /* jwt_verify(token, keyset, opts) -> claims, header | nil, reason, message [, kid] */
+/* Pushes a copy of the table at idx (one level). */
+static void push_copy(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  lua_createtable(L, 0, 4);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -4);
+  }
+}
+
+/* Pushes the token's header, decoded. Every token of one signing key has
+ * the same header segment, so the keyset at ks_idx keeps the last one
+ * decoded (callers get copies). */
+static int push_header(lua_State *L, int ks_idx, const char *token, const sk_jwt *t) {
+  size_t text_len = (size_t)((const char *)memchr(token, '.', t->signing_len) - token), cached_len;
+  const char *cached;
+  sk_getuservalue(L, ks_idx);
+  lua_getfield(L, -1, "header_text");
+  cached = lua_tolstring(L, -1, &cached_len);
+  if (cached && cached_len == text_len && memcmp(cached, token, text_len) == 0) {
+    lua_getfield(L, -2, "header");
+    push_copy(L, -1);
+    lua_replace(L, -4);
+    lua_pop(L, 2);
+    return 0;
+  }
+  lua_pop(L, 1);
+  if (push_object(L, t->header, t->header_len) != 0) {
+    lua_pop(L, 1);
+    return -1;
+  }
+  lua_pushlstring(L, token, text_len);
+  lua_setfield(L, -3, "header_text");
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "header");
+  push_copy(L, -1);
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+  return 0;
+}
+
 static int l_jwt_verify(lua_State *L) {
   static const char *const who = "jwt.verify";
   size_t n, alg_len, kid_len = 0;
@@ -975,7 +749,7 @@ static int l_jwt_verify(lua_State *L) {
   lua_settop(L, 3);
   read_opts(L, 3, &o); /* may leave required_scopes at 4 */
   if ((why = jwt_parse(token, n, &t)) != NULL) return token_failure(L, 3, "malformed", why);
-  if (push_object(L, t.header, t.header_len) != 0)
+  if (push_header(L, 2, token, &t) != 0)
     return token_failure(L, 3, "malformed", "the token header is not a JSON object");
   header = lua_gettop(L);
 
@@ -1048,5 +822,7 @@ void sk_jwt_open(lua_State *L) {
   luaL_setfuncs(L, methods, 0);
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
-  luaL_setfuncs(L, functions, 0);
+  /* header and claims are decoded by lua-cjson, nested at most this deep */
+  sk_json_push_decoder(L, SK_JWT_MAX_DEPTH);
+  luaL_setfuncs(L, functions, 1);
 }

@@ -53,10 +53,4 @@ int sk_base64_decode(const char *in, size_t n, unsigned char *out, size_t *outle
  * at the level of jwt.verify's caller. */
 void sk_jwt_open(lua_State *L);
 
-/* Decodes the JSON text s[0..n) (strict RFC 8259, valid UTF-8, nesting up
- * to SK_JWT_MAX_DEPTH) and pushes the value as the SDK's lua-cjson
- * decoding gives it (null: lightuserdata NULL; integral numbers below 2^53
- * as integers on Lua 5.3+). Returns 0, or -1 with nothing pushed. */
-int sk_jwt_json_push(lua_State *L, const char *s, size_t n);
-
 #endif
