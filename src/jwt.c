@@ -162,28 +162,13 @@ static int keyset_close(lua_State *L) {
   return 0;
 }
 
-/* Raises "<who>: <message>" at the given level: 1 for the functions Lua
- * code calls directly, 2 for those called through lua/scalekit/jwt.lua, so
- * the message names the line of the SDK user's call either way. */
-static int raise_at(lua_State *L, int level, const char *who, const char *fmt, ...) {
-  va_list ap;
-  luaL_where(L, level);
-  lua_pushstring(L, who);
-  lua_pushliteral(L, ": ");
-  va_start(ap, fmt);
-  lua_pushvfstring(L, fmt, ap);
-  va_end(ap);
-  lua_concat(L, 4);
-  return lua_error(L);
-}
-
-static sk_keyset *check_keyset(lua_State *L, int idx, int level, const char *who) {
+static sk_keyset *check_keyset(lua_State *L, int idx, const char *who) {
   sk_keyset *ks = luaL_testudata(L, idx, SK_KEYSET_MT);
   if (ks == NULL)
-    raise_at(L, level, who, "argument #%d (keyset) must be a keyset from jwt.keyset (got %s)", idx,
-             luaL_typename(L, idx));
+    sk_argerror(L, who, "argument #%d (keyset) must be a keyset from jwt.keyset (got %s)", idx,
+                luaL_typename(L, idx));
   else if (ks->closed)
-    raise_at(L, level, who, "the keyset is closed");
+    sk_argerror(L, who, "the keyset is closed");
   return ks;
 }
 
@@ -196,7 +181,7 @@ static const sk_jwk *keyset_find(const sk_keyset *ks, const char *kid, size_t le
 
 /* keyset:get(kid) -> {kid, kty, alg, bits} | nil */
 static int keyset_get(lua_State *L) {
-  sk_keyset *ks = check_keyset(L, 1, 1, "keyset:get");
+  sk_keyset *ks = check_keyset(L, 1, "keyset:get");
   size_t len;
   const char *kid;
   const sk_jwk *k;
@@ -223,7 +208,7 @@ static int keyset_get(lua_State *L) {
 
 /* keyset:kids() -> list of kids, in JWKS order */
 static int keyset_kids(lua_State *L) {
-  sk_keyset *ks = check_keyset(L, 1, 1, "keyset:kids");
+  sk_keyset *ks = check_keyset(L, 1, "keyset:kids");
   int i;
   lua_createtable(L, ks->count, 0);
   for (i = 0; i < ks->count; i++) {
@@ -475,7 +460,7 @@ static int token_failure(lua_State *L, int base, const char *reason, const char 
 
 static const char *check_token(lua_State *L, size_t *n, const char *who) {
   if (lua_type(L, 1) != LUA_TSTRING)
-    raise_at(L, 2, who, "argument #1 (token) must be a string (got %s)", luaL_typename(L, 1));
+    sk_argerror(L, who, "argument #1 (token) must be a string (got %s)", luaL_typename(L, 1));
   return lua_tolstring(L, 1, n);
 }
 
@@ -515,14 +500,14 @@ static void read_opts(lua_State *L, int idx, sk_verify_opts *o) {
   o->leeway = SK_DEFAULT_LEEWAY;
   o->now = (double)time(NULL);
   if (!lua_istable(L, idx))
-    raise_at(L, 2, who, "argument #3 (opts) must be a table (got %s)", luaL_typename(L, idx));
+    sk_argerror(L, who, "argument #3 (opts) must be a table (got %s)", luaL_typename(L, idx));
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     size_t len = 0;
     const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
     int type = lua_type(L, -1), want = LUA_TSTRING;
     if (key == NULL)
-      raise_at(L, 2, who, "unknown option (a %s key)", luaL_typename(L, -2));
+      sk_argerror(L, who, "unknown option (a %s key)", luaL_typename(L, -2));
     else if (key_is(key, len, "issuer"))
       o->issuer = lua_tolstring(L, -1, &o->issuer_len);
     else if (key_is(key, len, "audience"))
@@ -534,21 +519,21 @@ static void read_opts(lua_State *L, int idx, sk_verify_opts *o) {
     else if (key_is(key, len, "required_scopes"))
       want = LUA_TTABLE;
     else
-      raise_at(L, 2, who, "unknown option '%s'", key);
+      sk_argerror(L, who, "unknown option '%s'", key);
     if (type != want)
-      raise_at(L, 2, who, "option '%s' must be a %s (got %s)", key, lua_typename(L, want),
-               lua_typename(L, type));
+      sk_argerror(L, who, "option '%s' must be a %s (got %s)", key, lua_typename(L, want),
+                  lua_typename(L, type));
     if (key_is(key, len, "leeway")) {
       o->leeway = lua_tonumber(L, -1);
       if (!(o->leeway >= 0 && is_finite(o->leeway)))
-        raise_at(L, 2, who, "option 'leeway' must be a finite number >= 0");
+        sk_argerror(L, who, "option 'leeway' must be a finite number >= 0");
     } else if (key_is(key, len, "now")) {
       o->now = lua_tonumber(L, -1);
-      if (!is_finite(o->now)) raise_at(L, 2, who, "option 'now' must be finite");
+      if (!is_finite(o->now)) sk_argerror(L, who, "option 'now' must be finite");
     }
     lua_pop(L, 1);
   }
-  if (o->issuer == NULL) raise_at(L, 2, who, "option 'issuer' is required");
+  if (o->issuer == NULL) sk_argerror(L, who, "option 'issuer' is required");
   lua_pushliteral(L, "required_scopes");
   lua_rawget(L, idx);
   if (lua_istable(L, -1)) {
@@ -557,7 +542,7 @@ static void read_opts(lua_State *L, int idx, sk_verify_opts *o) {
     for (i = 1; i <= count; i++) {
       lua_rawgeti(L, o->scopes, i);
       if (lua_type(L, -1) != LUA_TSTRING)
-        raise_at(L, 2, who, "required_scopes[%d] must be a string", i);
+        sk_argerror(L, who, "required_scopes[%d] must be a string", i);
       lua_pop(L, 1);
     }
   } else {
@@ -739,7 +724,7 @@ static int l_jwt_verify(lua_State *L) {
   static const char *const who = "jwt.verify";
   size_t n, alg_len, kid_len = 0;
   const char *token = check_token(L, &n, who), *why, *alg, *kid = NULL;
-  sk_keyset *ks = check_keyset(L, 2, 2, who);
+  sk_keyset *ks = check_keyset(L, 2, who);
   sk_verify_opts o;
   const sk_jwk *k;
   unsigned char md[EVP_MAX_MD_SIZE];
