@@ -8,14 +8,7 @@ local util = require "spec.helpers.util"
 local cjson = require "cjson"
 
 local logged, only, raises, api_error, ids = util.logged, util.only, util.raises, util.api_error, util.ids
-
--- The membership of `user` in organization `org_id`, or nil.
-local function membership(user, org_id)
-  for _, m in ipairs(user.memberships or {}) do
-    if m.organization_id == org_id then return m end
-  end
-  return nil
-end
+local membership = util.membership
 
 describe("memberships and roles", function()
   local server, sk, org

@@ -5,7 +5,7 @@
 -- Each case runs in a child interpreter (spec/helpers/child.lua), so that a
 -- SIGSEGV or a hang fails that case instead of killing busted. The parent
 -- checks the child's exit status, what it reported, and the fake's log.
-local fake = require "spec.helpers.fake"
+local fixture = require "spec.helpers.fixture"
 local util = require "spec.helpers.util"
 local child = require "spec.helpers.child"
 
@@ -61,12 +61,9 @@ end
 
 describe("re-entrancy", function()
   local server, org_ids
-
-  setup(function() server = fake.start {} end)
-  teardown(function() server:stop() end)
+  fixture.fake({}, function(s) server = s end)
 
   before_each(function()
-    server:reset()
     org_ids = server:seed { organizations = 3 }.organization_ids
   end)
 

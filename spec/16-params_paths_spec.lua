@@ -4,7 +4,7 @@
 -- raises nothing leaks: `make test-valgrind`); a path parameter of "." or
 -- ".." is refused for every operation, and any other value stays inside its
 -- own path segment. Against the real fake server.
-local fake = require "spec.helpers.fake"
+local fixture = require "spec.helpers.fixture"
 local util = require "spec.helpers.util"
 local scalekit = require "scalekit"
 local cjson = require "cjson"
@@ -67,19 +67,11 @@ end
 
 describe("params", function()
   local server, sk, org_id
-
-  setup(function() server = fake.start {} end)
-  teardown(function() server:stop() end)
+  fixture.fake({ client = "each", fast = true, token = true }, function(s, c) server, sk = s, c end)
 
   before_each(function()
-    server:reset()
     org_id = server:seed { organizations = 1 }.organization_ids[1]
-    sk = util.client(server)
-    assert(sk:token())
-    server:clear_requests()
   end)
-
-  after_each(function() sk:close() end)
 
   describe("with an __index metamethod", function()
     -- A params table whose __index answers `answer(key)` and counts calls.
@@ -181,18 +173,7 @@ end)
 
 describe("path parameters", function()
   local server, sk
-
-  setup(function() server = fake.start {} end)
-  teardown(function() server:stop() end)
-
-  before_each(function()
-    server:reset()
-    sk = util.client(server)
-    assert(sk:token())
-    server:clear_requests()
-  end)
-
-  after_each(function() sk:close() end)
+  fixture.fake({ client = "each", fast = true, token = true }, function(s, c) server, sk = s, c end)
 
   describe("equal to '.' or '..' are refused", function()
     for _, op in ipairs(operations()) do

@@ -4,7 +4,7 @@
 -- JSON-escaped) in hook info, error objects or tostring(err), also when a
 -- server echoes them in a body or in X-Request-Id, and also for a token
 -- response with a 2xx other than 200. Against the real fake server.
-local fake = require "spec.helpers.fake"
+local fixture = require "spec.helpers.fixture"
 local util = require "spec.helpers.util"
 local secrets = require "spec.helpers.secrets"
 local scalekit = require "scalekit"
@@ -30,10 +30,7 @@ end
 
 describe("secrets", function()
   local server, infos
-
-  setup(function() server = fake.start { client_secret = SECRET } end)
-  teardown(function() server:stop() end)
-  before_each(function() server:reset() end)
+  fixture.fake({ server = { client_secret = SECRET } }, function(s) server = s end)
 
   -- A client whose hooks record every info table they get.
   local function client(extra)

@@ -4,7 +4,7 @@
 -- NaN and infinities are refused for every numeric setting and for
 -- parallel's concurrency. The timeout cases run in a child interpreter with
 -- a time limit, so a call that hangs fails the spec instead of blocking it.
-local fake = require "spec.helpers.fake"
+local fixture = require "spec.helpers.fixture"
 local util = require "spec.helpers.util"
 local child = require "spec.helpers.child"
 local scalekit = require "scalekit"
@@ -20,18 +20,8 @@ local NUMERIC_SETTINGS = { "timeout", "connect_timeout", "stall_timeout", "max_r
 
 describe("limits", function()
   local server, sk
-
-  setup(function() server = fake.start {} end)
-  teardown(function() server:stop() end)
-
-  before_each(function()
-    server:reset()
-    sk = util.client(server, { max_retries = 0 })
-    assert(sk:token())
-    server:clear_requests()
-  end)
-
-  after_each(function() sk:close() end)
+  fixture.fake({ client = "each", fast = true, token = true, settings = { max_retries = 0 } },
+               function(s, c) server, sk = s, c end)
 
   describe("page_size", function()
     -- math.maxinteger only exists on 5.3+; 2^63 is its float neighbour.

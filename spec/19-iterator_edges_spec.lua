@@ -3,7 +3,7 @@
 -- next_page_token that is not a string, a token cycle, or too many empty
 -- pages in a row) and every walk ends in bounded time. The pages come from
 -- faults on listOrganizations, consumed in order. Against the real fake.
-local fake = require "spec.helpers.fake"
+local fixture = require "spec.helpers.fixture"
 local util = require "spec.helpers.util"
 local scalekit = require "scalekit"
 local cjson = require "cjson"
@@ -35,17 +35,8 @@ end
 
 describe("iterators at the edges", function()
   local server, sk
-
-  setup(function() server = fake.start {} end)
-  teardown(function() server:stop() end)
-
-  before_each(function()
-    server:reset()
-    sk = util.client(server, { max_retries = 0 })
-    assert(sk:token())
-  end)
-
-  after_each(function() sk:close() end)
+  fixture.fake({ client = "each", fast = true, token = true, settings = { max_retries = 0 } },
+               function(s, c) server, sk = s, c end)
 
   -- The walk raised an SDK error object of `kind`; returns it.
   local function raised(kind, ok, err)

@@ -5,17 +5,12 @@ local util = require "spec.helpers.util"
 local cjson = require "cjson"
 
 local api_error, walk_ok, walk_fails, ids = util.api_error, util.walk_ok, util.walk_fails, util.ids
+local only = util.only
 
 describe("domains", function()
   local server, sk, org, other
 
   fixture.fake({ client = "shared" }, function(s, c) server, sk = s, c end)
-
-  local function only(op)
-    local list = server:requests(op)
-    assert.are.equal(1, #list, "expected exactly one " .. op .. " request")
-    return list[1]
-  end
 
   before_each(function()
     local seeded = server:seed { organizations = 2 }
@@ -38,7 +33,7 @@ describe("domains", function()
       assert.are.equal(org, d.organization_id)
       assert.are.equal("ORGANIZATION_DOMAIN", d.domain_type)
       assert.are.equal("PENDING", d.verification_status)
-      local req = only("DomainService_CreateDomain")
+      local req = only(server, "DomainService_CreateDomain")
       assert.are.equal("POST", req.method)
       assert.are.equal("/api/v1/organizations/" .. org .. "/domains", req.path)
       assert.are.same({ domain = "Acme.com" }, cjson.decode(req.body))
@@ -48,7 +43,7 @@ describe("domains", function()
       local d = assert(sk.domains:create(org, { domain = "mail.example.com", domain_type = "ALLOWED_EMAIL_DOMAIN" }))
       assert.are.equal("ALLOWED_EMAIL_DOMAIN", d.domain_type)
       assert.are.same({ domain = "mail.example.com", domain_type = "ALLOWED_EMAIL_DOMAIN" },
-        cjson.decode(only("DomainService_CreateDomain").body))
+        cjson.decode(only(server, "DomainService_CreateDomain").body))
     end)
 
     it("returns nil, err 409 for a domain that exists in the environment", function()
@@ -78,7 +73,7 @@ describe("domains", function()
       add(2)
       local d = assert(sk:call("DomainService_GetDomain", { organization_id = org, id = "dom_2" }))
       assert.are.equal("d2.example.com", d.domain)
-      local req = only("DomainService_GetDomain")
+      local req = only(server, "DomainService_GetDomain")
       assert.are.equal("GET", req.method)
       assert.are.equal("/api/v1/organizations/" .. org .. "/domains/dom_2", req.path)
       assert.are.equal("dom_1", assert(sk.domains:get(org, "dom_1")).id)
@@ -101,7 +96,7 @@ describe("domains", function()
       assert.are.same({ "dom_3", "dom_4" }, ids(page.domains))
       assert.are.equal(2, page.page_number)
       assert.are.equal(2, page.page_size)
-      local req = only("DomainService_ListDomains")
+      local req = only(server, "DomainService_ListDomains")
       assert.are.equal("/api/v1/organizations/" .. org .. "/domains", req.path)
       assert.are.same({ page_size = "2", page_number = "2" }, req.query)
     end)
@@ -147,7 +142,7 @@ describe("domains", function()
       local res, err = sk:call("DomainService_DeleteDomain", { organization_id = org, id = "dom_1" })
       assert.is_nil(err)
       assert.is_true(res)
-      local req = only("DomainService_DeleteDomain")
+      local req = only(server, "DomainService_DeleteDomain")
       assert.are.equal("DELETE", req.method)
       assert.are.equal("/api/v1/organizations/" .. org .. "/domains/dom_1", req.path)
       local d, gerr = sk.domains:get(org, "dom_1")

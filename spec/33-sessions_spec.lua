@@ -4,6 +4,7 @@ local fixture = require "spec.helpers.fixture"
 local util = require "spec.helpers.util"
 
 local api_error, walk_ok, walk_fails = util.api_error, util.walk_ok, util.walk_fails
+local only = util.only
 
 local function session_ids(list)
   local out = {}
@@ -15,12 +16,6 @@ describe("sessions", function()
   local server, sk
 
   fixture.fake({ client = "shared" }, function(s, c) server, sk = s, c end)
-
-  local function only(op)
-    local list = server:requests(op)
-    assert.are.equal(1, #list, "expected exactly one " .. op .. " request")
-    return list[1]
-  end
 
   -- usr_1 with ses_1..ses_5, usr_2 with ses_6.
   before_each(function()
@@ -37,7 +32,7 @@ describe("sessions", function()
     assert.are.equal("usr_1", s.user_id)
     assert.are.equal("ACTIVE", s.status)
     assert.are.equal("string", type(s.device.ip))
-    local req = only("SessionService_GetSession")
+    local req = only(server, "SessionService_GetSession")
     assert.are.equal("GET", req.method)
     assert.are.equal("/api/v1/sessions/ses_2", req.path)
     assert.are.equal("ses_6", assert(sk.sessions:get("ses_6")).session_id)
@@ -54,7 +49,7 @@ describe("sessions", function()
     assert.are.same({ "ses_1", "ses_2" }, session_ids(page.sessions))
     assert.are.equal(5, page.total_size)
     assert.is_true(#page.next_page_token > 0)
-    local req = only("SessionService_GetUserSessions")
+    local req = only(server, "SessionService_GetUserSessions")
     assert.are.equal("/api/v1/users/usr_1/sessions", req.path)
     assert.are.equal("2", req.query.page_size)
   end)
@@ -73,7 +68,7 @@ describe("sessions", function()
     assert.are.equal("ses_1", revoked.session_id)
     assert.are.equal("REVOKED", revoked.status)
     assert.are.equal("string", type(revoked.logout_at))
-    local req = only("SessionService_RevokeSession")
+    local req = only(server, "SessionService_RevokeSession")
     assert.are.equal("POST", req.method)
     assert.are.equal("/api/v1/sessions/ses_1/revoke", req.path)
     assert.are.equal("REVOKED", assert(sk.sessions:get("ses_1")).status)
@@ -90,7 +85,7 @@ describe("sessions", function()
     assert.is_nil(err)
     assert.are.equal(4, res.total_revoked)
     assert.are.same({ "ses_1", "ses_2", "ses_4", "ses_5" }, session_ids(res.revoked_sessions))
-    local req = only("SessionService_RevokeAllUserSessions")
+    local req = only(server, "SessionService_RevokeAllUserSessions")
     assert.are.equal("POST", req.method)
     assert.are.equal("/api/v1/users/usr_1/sessions/revoke", req.path)
     assert.are.equal("ACTIVE", assert(sk.sessions:get("ses_6")).status) -- another user's

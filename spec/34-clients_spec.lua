@@ -7,17 +7,12 @@ local scalekit = require "scalekit"
 local cjson = require "cjson"
 
 local api_error, walk_ok, walk_fails, ids, leaks = util.api_error, util.walk_ok, util.walk_fails, util.ids, util.leaks
+local only = util.only
 
 describe("organization clients", function()
   local server, sk, org, other
 
   fixture.fake({ client = "shared" }, function(s, c) server, sk = s, c end)
-
-  local function only(op)
-    local list = server:requests(op)
-    assert.are.equal(1, #list, "expected exactly one " .. op .. " request")
-    return list[1]
-  end
 
   -- A token for client_id/secret from the fake (nil, err when refused).
   local function token_for(client_id, secret)
@@ -50,7 +45,7 @@ describe("organization clients", function()
     assert.are.equal("string", type(res.plain_secret))
     assert.are.equal(res.plain_secret:sub(-4), client.secrets[1].secret_suffix)
     assert.is_nil(client.secrets[1].plain_secret)
-    local req = only("ClientService_CreateOrganizationClient")
+    local req = only(server, "ClientService_CreateOrganizationClient")
     assert.are.equal("POST", req.method)
     assert.are.equal("/api/v1/organizations/" .. org .. "/clients", req.path)
     assert.are.same({ name = "billing-sync", description = "nightly", scopes = { "invoices:read" },
@@ -70,12 +65,12 @@ describe("organization clients", function()
     server:clear_requests()
     local client = assert(sk:call("ClientService_GetOrganizationClient", { organization_id = org, client_id = id }))
     assert.are.equal("a", client.name)
-    assert.are.equal("/api/v1/organizations/" .. org .. "/clients/" .. id, only("ClientService_GetOrganizationClient").path)
+    assert.are.equal("/api/v1/organizations/" .. org .. "/clients/" .. id, only(server, "ClientService_GetOrganizationClient").path)
     client = assert(sk:call("ClientService_UpdateOrganizationClient",
       { organization_id = org, client_id = id, name = "b", scopes = { "x", "y" } }))
     assert.are.equal("b", client.name)
     assert.are.same({ "x", "y" }, client.scopes)
-    local req = only("ClientService_UpdateOrganizationClient")
+    local req = only(server, "ClientService_UpdateOrganizationClient")
     assert.are.equal("PATCH", req.method)
     assert.are.same({ name = "b", scopes = { "x", "y" } }, cjson.decode(req.body))
     assert.are.equal("b", assert(sk.clients:get(org, id)).name)
@@ -90,14 +85,14 @@ describe("organization clients", function()
     assert.are.equal("string", type(res.plain_secret))
     assert.are.equal(res.plain_secret:sub(-4), res.secret.secret_suffix)
     assert.is_nil(res.secret.plain_secret)
-    local req = only("ClientService_CreateOrganizationClientSecret")
+    local req = only(server, "ClientService_CreateOrganizationClientSecret")
     assert.are.equal("POST", req.method)
     assert.are.equal("/api/v1/organizations/" .. org .. "/clients/" .. id .. "/secrets", req.path)
     assert.are.equal(2, #assert(sk.clients:get(org, id)).secrets)
     assert.is_truthy(token_for(id, res.plain_secret))
 
     assert.is_true(assert(sk.clients:delete_secret(org, id, res.secret.id)))
-    req = only("ClientService_DeleteOrganizationClientSecret")
+    req = only(server, "ClientService_DeleteOrganizationClientSecret")
     assert.are.equal("DELETE", req.method)
     assert.are.equal("/api/v1/organizations/" .. org .. "/clients/" .. id .. "/secrets/" .. res.secret.id, req.path)
     local tok, terr = token_for(id, res.plain_secret)
@@ -113,7 +108,7 @@ describe("organization clients", function()
     local res, err = sk:call("ClientService_DeleteOrganizationClient", { organization_id = org, client_id = id })
     assert.is_nil(err)
     assert.is_true(res)
-    assert.are.equal("DELETE", only("ClientService_DeleteOrganizationClient").method)
+    assert.are.equal("DELETE", only(server, "ClientService_DeleteOrganizationClient").method)
     local gone, gerr = sk.clients:get(org, id)
     api_error(404, "NOT_FOUND", gone, gerr, "ClientService_GetOrganizationClient")
   end)
@@ -125,7 +120,7 @@ describe("organization clients", function()
     local page = assert(sk:call("ClientService_ListOrganizationClients", { organization_id = org, page_size = 2 }))
     assert.are.same({ "c1", "c2" }, ids(page.clients, "name"))
     assert.are.equal(5, page.total_size)
-    assert.are.equal("2", only("ClientService_ListOrganizationClients").query.page_size)
+    assert.are.equal("2", only(server, "ClientService_ListOrganizationClients").query.page_size)
     local all = walk_ok(function() return sk.clients:each(org, { page_size = 2 }) end)
     assert.are.same({ "c1", "c2", "c3", "c4", "c5" }, ids(all, "name"))
     local pages = walk_ok(function() return sk.clients:pages(org, { page_size = 3 }) end)

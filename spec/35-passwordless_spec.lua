@@ -6,17 +6,12 @@ local util = require "spec.helpers.util"
 local cjson = require "cjson"
 
 local api_error, number_type = util.api_error, util.number_type
+local only = util.only
 
 describe("passwordless", function()
   local server, sk
 
   fixture.fake({ client = "shared" }, function(s, c) server, sk = s, c end)
-
-  local function only(op)
-    local list = server:requests(op)
-    assert.are.equal(1, #list, "expected exactly one " .. op .. " request")
-    return list[1]
-  end
 
   it("send starts a request and emails a code", function()
     local res, err = sk:call("PasswordlessService_SendPasswordlessEmail", {
@@ -29,7 +24,7 @@ describe("passwordless", function()
     assert.are.equal("integer", number_type(res.expires_in))
     assert.matches("^%d+$", res.expires_at) -- int64 as a string
     assert.are.equal("OTP", res.passwordless_type)
-    local req = only("PasswordlessService_SendPasswordlessEmail")
+    local req = only(server, "PasswordlessService_SendPasswordlessEmail")
     assert.are.equal("POST", req.method)
     assert.are.equal("/api/v1/passwordless/email/send", req.path)
     assert.are.same({ email = "ada@example.com", state = "s-1", template = "SIGNUP", expires_in = 600,
@@ -49,7 +44,7 @@ describe("passwordless", function()
     assert.are.equal("ada@example.com", res.email)
     assert.are.equal("s-2", res.state)
     assert.are.equal("SIGNIN", res.template)
-    local req = only("PasswordlessService_VerifyPasswordlessEmail")
+    local req = only(server, "PasswordlessService_VerifyPasswordlessEmail")
     assert.are.equal("/api/v1/passwordless/email/verify", req.path)
     assert.are.same({ auth_request_id = sent.auth_request_id, code = code }, cjson.decode(req.body))
     local again, aerr = sk.passwordless:verify { auth_request_id = sent.auth_request_id, code = code }
@@ -72,7 +67,7 @@ describe("passwordless", function()
     local res, err = sk:call("PasswordlessService_ResendPasswordlessEmail", { auth_request_id = sent.auth_request_id })
     assert.is_nil(err)
     assert.are.equal(sent.auth_request_id, res.auth_request_id)
-    local req = only("PasswordlessService_ResendPasswordlessEmail")
+    local req = only(server, "PasswordlessService_ResendPasswordlessEmail")
     assert.are.equal("/api/v1/passwordless/email/resend", req.path)
     assert.are.same({ auth_request_id = sent.auth_request_id }, cjson.decode(req.body))
     local mails = server:passwordless()

@@ -7,17 +7,12 @@ local fixture = require "spec.helpers.fixture"
 local util = require "spec.helpers.util"
 
 local api_error, walk_ok, walk_fails, ids = util.api_error, util.walk_ok, util.walk_fails, util.ids
+local only = util.only
 
 describe("connections and directories (live API)", function()
   local server, sk, org, other, dir
 
   fixture.fake({ client = "shared" }, function(s, c) server, sk = s, c end)
-
-  local function only(op)
-    local list = server:requests(op)
-    assert.are.equal(1, #list, "expected exactly one " .. op .. " request")
-    return list[1]
-  end
 
   -- org_1: conn_1 (SAML), conn_2 (OIDC), dir_1 with 5 users and 3 groups;
   -- org_2: conn_3, conn_4, dir_2.
@@ -36,21 +31,21 @@ describe("connections and directories (live API)", function()
       assert.are.equal("SAML", conn.type)
       assert.are.equal("OKTA", conn.provider)
       assert.is_true(conn.enabled)
-      assert.are.equal("/api/v1/organizations/" .. org .. "/connections/conn_1", only("ConnectionService_GetConnection").path)
+      assert.are.equal("/api/v1/organizations/" .. org .. "/connections/conn_1", only(server, "ConnectionService_GetConnection").path)
     end)
 
     it("enable and disable answer {enabled}, and the connection changes", function()
       local res, err = sk:call("ConnectionService_EnableConnection", { organization_id = org, id = "conn_2" })
       assert.is_nil(err)
       assert.is_true(res.enabled)
-      local req = only("ConnectionService_EnableConnection")
+      local req = only(server, "ConnectionService_EnableConnection")
       assert.are.equal("PATCH", req.method)
       assert.are.equal("/api/v1/organizations/" .. org .. "/connections/conn_2:enable", req.path)
       assert.is_true(assert(sk.connections:get(org, "conn_2")).enabled)
       res = assert(sk.connections:disable(org, "conn_2"))
       assert.is_false(res.enabled)
       assert.are.equal("/api/v1/organizations/" .. org .. "/connections/conn_2:disable",
-        only("ConnectionService_DisableConnection").path)
+        only(server, "ConnectionService_DisableConnection").path)
       assert.is_false(assert(sk.connections:get(org, "conn_2")).enabled)
     end)
 
@@ -58,7 +53,7 @@ describe("connections and directories (live API)", function()
       local res, err = sk:call("ConnectionService_DeleteConnection", { organization_id = org, id = "conn_1" })
       assert.is_nil(err)
       assert.is_true(res)
-      assert.are.equal("DELETE", only("ConnectionService_DeleteConnection").method)
+      assert.are.equal("DELETE", only(server, "ConnectionService_DeleteConnection").method)
       local gone, gerr = sk.connections:get(org, "conn_1")
       api_error(404, "NOT_FOUND", gone, gerr, "ConnectionService_GetConnection")
       assert.are.same({ "conn_2" }, ids(assert(sk.connections:list { organization_id = org }).connections))
@@ -111,13 +106,13 @@ describe("connections and directories (live API)", function()
       assert.are.equal(dir, d.id)
       assert.are.equal(5, d.total_users)
       assert.are.equal(3, d.total_groups)
-      assert.are.equal("/api/v1/organizations/" .. org .. "/directories/" .. dir, only("DirectoryService_GetDirectory").path)
+      assert.are.equal("/api/v1/organizations/" .. org .. "/directories/" .. dir, only(server, "DirectoryService_GetDirectory").path)
     end)
 
     it("disable and enable", function()
       local res = assert(sk:call("DirectoryService_DisableDirectory", { organization_id = org, id = dir }))
       assert.is_false(res.enabled)
-      local req = only("DirectoryService_DisableDirectory")
+      local req = only(server, "DirectoryService_DisableDirectory")
       assert.are.equal("PATCH", req.method)
       assert.are.equal("/api/v1/organizations/" .. org .. "/directories/" .. dir .. ":disable", req.path)
       assert.is_false(assert(sk.directories:get(org, dir)).enabled)

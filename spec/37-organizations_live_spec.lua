@@ -6,17 +6,12 @@ local util = require "spec.helpers.util"
 local cjson = require "cjson"
 
 local api_error, walk_ok, ids = util.api_error, util.walk_ok, util.ids
+local only = util.only
 
 describe("organizations (live API)", function()
   local server, sk
 
   fixture.fake({ client = "shared" }, function(s, c) server, sk = s, c end)
-
-  local function only(op)
-    local list = server:requests(op)
-    assert.are.equal(1, #list, "expected exactly one " .. op .. " request")
-    return list[1]
-  end
 
   describe("external id, logo_url and slug", function()
     it("create takes them; get_by_external_id finds the organization", function()
@@ -27,10 +22,10 @@ describe("organizations (live API)", function()
       assert.are.equal("https://cdn.example.com/acme.png", org.logo_url)
       assert.are.equal("acme", org.slug)
       assert.are.same({ display_name = "Acme", external_id = "crm/42", logo_url = "https://cdn.example.com/acme.png",
-        slug = "acme" }, cjson.decode(only("OrganizationService_CreateOrganization").body))
+        slug = "acme" }, cjson.decode(only(server, "OrganizationService_CreateOrganization").body))
       local found = assert(sk:call("OrganizationService_GetOrganizationByExternalId", { external_id = "crm/42" }))
       assert.are.equal(org.id, found.id)
-      assert.are.equal("/api/v1/organizations:external/crm%2F42", only("OrganizationService_GetOrganizationByExternalId").path)
+      assert.are.equal("/api/v1/organizations:external/crm%2F42", only(server, "OrganizationService_GetOrganizationByExternalId").path)
       assert.are.equal(org.id, assert(sk.organizations:get_by_external_id("crm/42")).id)
     end)
 
@@ -48,7 +43,7 @@ describe("organizations (live API)", function()
       local org = assert(sk.organizations:create { display_name = "Acme", slug = "acme" })
       local updated = assert(sk.organizations:update(org.id, { slug = "" }))
       assert.is_nil(updated.slug)
-      assert.are.equal('{"slug":""}', only("OrganizationService_UpdateOrganization").body)
+      assert.are.equal('{"slug":""}', only(server, "OrganizationService_UpdateOrganization").body)
     end)
 
     it("returns nil, err 400 for a slug or logo_url the schema refuses, 409 for a taken external id", function()
@@ -77,14 +72,14 @@ describe("organizations (live API)", function()
       assert.are.equal("APPLICATION", policy.policy_source)
       assert.is_false(policy.idle_session_timeout_enabled)
       assert.are.equal("/api/v1/organizations/" .. org .. "/session-policy",
-        only("OrganizationService_GetOrganizationSessionPolicy").path)
+        only(server, "OrganizationService_GetOrganizationSessionPolicy").path)
       policy = assert(sk.organizations:update_session_policy(org, {
         policy_source = "CUSTOM", idle_session_timeout_enabled = true, idle_session_timeout = 15,
         idle_session_timeout_unit = "MINUTES",
       }))
       assert.are.equal("CUSTOM", policy.policy_source)
       assert.are.equal(15, policy.idle_session_timeout)
-      local req = only("OrganizationService_UpdateOrganizationSessionPolicy")
+      local req = only(server, "OrganizationService_UpdateOrganizationSessionPolicy")
       assert.are.equal("PATCH", req.method)
       assert.are.same({ policy_source = "CUSTOM", idle_session_timeout_enabled = true, idle_session_timeout = 15,
         idle_session_timeout_unit = "MINUTES" }, cjson.decode(req.body))
@@ -108,7 +103,7 @@ describe("organizations (live API)", function()
         { organization_id = org, max_allowed_users = 3 })
       assert.is_nil(err)
       assert.are.equal(3, settings.max_allowed_users)
-      local req = only("OrganizationService_UpsertUserManagementSettings")
+      local req = only(server, "OrganizationService_UpsertUserManagementSettings")
       assert.are.equal("PATCH", req.method)
       assert.are.equal("/api/v1/organizations/" .. org .. "/settings/usermanagement", req.path)
       assert.are.same({ settings = { max_allowed_users = 3 } }, cjson.decode(req.body))
@@ -134,7 +129,7 @@ describe("organizations (live API)", function()
       assert.matches("^https://fake%.scalekit%.test/portal/" .. org .. "/%x+$", link.location)
       assert.matches("^lnk_%d+$", link.id)
       assert.are.equal("string", type(link.expire_time))
-      local req = only("OrganizationService_GeneratePortalLink")
+      local req = only(server, "OrganizationService_GeneratePortalLink")
       assert.are.equal("PUT", req.method)
       assert.are.same({ "sso", "dir_sync" }, req.query.features)
     end)

@@ -447,28 +447,27 @@ describe("sign-in (scalekit.auth)", function()
       assert.are.equal(503, err.status)
     end)
 
-    it("are kept as long as the response's max-age says", function()
-      idp_config { keys_max_age = 120 }
-      local a, token = new_auth(), mint()
+    -- A new auth with `settings` still uses its first keys `seconds - 1`
+    -- seconds later and fetches them again at `seconds + 1`.
+    local function kept_for(seconds, settings)
+      local a, token = new_auth(settings), mint()
       assert(a:validate_token(token))
-      now = now + 119
+      now = now + seconds - 1
       assert(a:validate_token(token))
       assert.are.equal(1, count(server, "/keys"))
       now = now + 2
       assert(a:validate_token(token))
       assert.are.equal(2, count(server, "/keys"))
+    end
+
+    it("are kept as long as the response's max-age says", function()
+      idp_config { keys_max_age = 120 }
+      kept_for(120)
     end)
 
     it("are kept jwks_max_age seconds when the response has no max-age", function()
       idp_config { keys_max_age = cjson.null }
-      local a, token = new_auth { jwks_max_age = 500 }, mint()
-      assert(a:validate_token(token))
-      now = now + 499
-      assert(a:validate_token(token))
-      assert.are.equal(1, count(server, "/keys"))
-      now = now + 2
-      assert(a:validate_token(token))
-      assert.are.equal(2, count(server, "/keys"))
+      kept_for(500, { jwks_max_age = 500 })
     end)
 
     it("expire by the real clock too", function()

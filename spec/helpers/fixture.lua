@@ -16,6 +16,9 @@
 --             requests); "each": a new client before every test, closed after it
 --   settings  extra settings for the client (over server:env())
 --   fast      true: the client also gets util.FAST's short retry delays
+--   token     true: the client holds its access token before each test
+--             (fetched, then the log cleared, so it holds only the test's
+--             requests)
 -- bind(server, client) is called whenever they change (after setup, and
 -- before each test with client = "each"), for the spec's own locals.
 local busted = require "busted"
@@ -36,6 +39,9 @@ function fixture.fake(opts, bind)
   bind = bind or function() end
   if opts.client ~= nil and not CLIENT_MODES[opts.client] then
     error("fixture.fake: client must be nil, 'shared' or 'each'", 2)
+  end
+  if opts.token and opts.client == nil then
+    error("fixture.fake: token needs a client", 2)
   end
   local server, client
 
@@ -59,6 +65,10 @@ function fixture.fake(opts, bind)
     if opts.client == "each" then
       client = new_client()
       bind(server, client)
+    end
+    if opts.token then
+      assert(client:token())
+      server:clear_requests()
     end
   end)
 

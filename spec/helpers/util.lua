@@ -100,13 +100,10 @@ end
 -- The fake server's request log
 ---------------------------------------------------------------------------
 
--- Logged requests (optionally only those of one operationId).
+-- Logged requests (optionally only those of one operation: the document's
+-- id or the published operationId).
 function util.logged(server, op)
-  local out = {}
-  for _, r in ipairs(server:requests()) do
-    if op == nil or r.operation == op then out[#out + 1] = r end
-  end
-  return out
+  return server:requests(op)
 end
 
 -- The one logged request of an operation (fails when there is not exactly one).
@@ -204,6 +201,14 @@ function util.ids(list, field)
   local out = {}
   for i, x in ipairs(list) do out[i] = x[field or "id"] end
   return out
+end
+
+-- The membership of `user` in organization `org_id`, or nil.
+function util.membership(user, org_id)
+  for _, m in ipairs(user.memberships or {}) do
+    if m.organization_id == org_id then return m end
+  end
+  return nil
 end
 
 return util
