@@ -131,7 +131,7 @@ static int client_parallel(lua_State *L) {
   concurrency = read_concurrency(L, 3);
   lua_settop(L, 2);
   n = (int)sk_rawlen(L, 2);
-  b = sk_batch_new(L, 1, n, concurrency);
+  b = sk_batch_new(L, 1, n, concurrency, 0);
   batch = lua_gettop(L);
   for (i = 1; i <= n; i++) {
     char who[128];

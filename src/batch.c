@@ -21,17 +21,19 @@ struct sk_batch {
   int entered;     /* counted in c->busy */
   sk_exchange *x;  /* n calls, then the token exchange */
   int n;
+  int single;  /* one call: results in user value slots, no tables */
   slot *slots; /* concurrency for calls, then one for the token */
   int nslots;
   int released;
 };
 
-/* User value slots. */
-#define UV_CLIENT      "client"
-#define UV_VALUES      "values"
-#define UV_ERRORS      "errors"
-#define UV_RESPONSES   "responses"
-#define UV_TOKEN_ERROR "token_error" /* once the token cannot be had */
+/* User value slots. A single call keeps its value, error and response in
+ * the slots themselves; a batch keeps one table of each. */
+#define UV_CLIENT      1
+#define UV_VALUES      2
+#define UV_ERRORS      3
+#define UV_RESPONSES   4
+#define UV_TOKEN_ERROR 5 /* once the token cannot be had */
 
 static void release(sk_batch *b) {
   int i;
@@ -71,7 +73,7 @@ void sk_batch_register(lua_State *L) {
   lua_pop(L, 1);
 }
 
-sk_batch *sk_batch_new(lua_State *L, int client_idx, int n, int concurrency) {
+sk_batch *sk_batch_new(lua_State *L, int client_idx, int n, int concurrency, int single) {
   sk_client *c = (sk_client *)lua_touserdata(L, client_idx);
   sk_batch *b;
   int i, rc;
@@ -83,17 +85,20 @@ sk_batch *sk_batch_new(lua_State *L, int client_idx, int n, int concurrency) {
   lua_setmetatable(L, -2);
   sk_getuservalue(L, -1);
   lua_pushvalue(L, client_idx);
-  lua_setfield(L, -2, UV_CLIENT);
-  lua_createtable(L, n, 0);
-  lua_setfield(L, -2, UV_VALUES);
-  lua_createtable(L, n, 0);
-  lua_setfield(L, -2, UV_ERRORS);
-  lua_newtable(L);
-  lua_setfield(L, -2, UV_RESPONSES);
+  lua_rawseti(L, -2, UV_CLIENT);
+  if (!single) {
+    lua_createtable(L, n, 0);
+    lua_rawseti(L, -2, UV_VALUES);
+    lua_createtable(L, n, 0);
+    lua_rawseti(L, -2, UV_ERRORS);
+    lua_newtable(L);
+    lua_rawseti(L, -2, UV_RESPONSES);
+  }
   lua_pop(L, 1);
 
   b->c = c;
   b->n = n;
+  b->single = single;
   b->nslots = (n < concurrency ? n : concurrency) + 1;
   b->released = 0;
   sk_client_enter(c);
@@ -130,7 +135,7 @@ sk_exchange *sk_batch_exchange(sk_batch *b, int i) { return &b->x[i]; }
 
 typedef struct run_state {
   sk_batch *b;
-  int client_idx, values, errors, responses;
+  int client_idx;
   int next; /* next call to put into a slot */
   int done; /* calls finished */
   int uv;
@@ -149,11 +154,24 @@ static int start_transfer(sk_batch *b, slot *s) {
   return -1;
 }
 
+/* Stores the value on top (popped) as call #index's value, error or
+ * response (uv_slot UV_VALUES, UV_ERRORS or UV_RESPONSES). */
+static void put(lua_State *L, run_state *r, int uv_slot, int index) {
+  if (r->b->single) {
+    lua_rawseti(L, r->uv, uv_slot);
+    return;
+  }
+  lua_rawgeti(L, r->uv, uv_slot);
+  lua_insert(L, -2);
+  lua_rawseti(L, -2, index + 1);
+  lua_pop(L, 1);
+}
+
 static void store_result(lua_State *L, run_state *r, slot *s) {
   sk_exchange *x = &r->b->x[s->index];
   int ok = sk_exchange_push_result(L, r->client_idx, x, &s->t);
-  if (ok && x->want_response) lua_rawseti(L, r->responses, s->index + 1);
-  lua_rawseti(L, ok ? r->values : r->errors, s->index + 1);
+  if (ok && x->want_response) put(L, r, UV_RESPONSES, s->index);
+  put(L, r, ok ? UV_VALUES : UV_ERRORS, s->index);
 }
 
 static void free_slot(run_state *r, slot *s) {
@@ -175,7 +193,7 @@ static void token_done(lua_State *L, run_state *r, slot *ts) {
       sk_exchange_grant(&b->x[s->index], b->c);
     } else {
       lua_pushvalue(L, -1);
-      lua_rawseti(L, r->errors, s->index + 1);
+      put(L, r, UV_ERRORS, s->index);
       sk_exchange_abort(&b->x[s->index], "auth", "token request failed");
       free_slot(r, s);
     }
@@ -183,7 +201,7 @@ static void token_done(lua_State *L, run_state *r, slot *ts) {
   if (ok)
     lua_pop(L, 1);
   else
-    lua_setfield(L, r->uv, UV_TOKEN_ERROR);
+    lua_rawseti(L, r->uv, UV_TOKEN_ERROR);
   sk_exchange_free(tx);
   sk_exchange_init(tx);
   ts->index = -1;
@@ -212,9 +230,9 @@ static int advance(lua_State *L, run_state *r, slot *s, double *wake) {
       return 0;
     case SK_STEP_TOKEN:
       /* every call still to send shares the error, without asking again */
-      lua_getfield(L, r->uv, UV_TOKEN_ERROR);
+      lua_rawgeti(L, r->uv, UV_TOKEN_ERROR);
       if (!lua_isnil(L, -1)) {
-        lua_rawseti(L, r->errors, s->index + 1);
+        put(L, r, UV_ERRORS, s->index);
         sk_exchange_abort(x, "auth", "token request failed");
         free_slot(r, s);
         return 1;
@@ -278,12 +296,6 @@ static int run(lua_State *L) {
   r.client_idx = 2;
   r.uv = 3;
   sk_getuservalue(L, 1);
-  lua_getfield(L, 3, UV_VALUES);
-  lua_getfield(L, 3, UV_ERRORS);
-  lua_getfield(L, 3, UV_RESPONSES);
-  r.values = 4;
-  r.errors = 5;
-  r.responses = 6;
   while (r.done < r.b->n) {
     int i, changed = 0, running = 0;
     double wake = sk_monotonic() + 1;
@@ -315,7 +327,7 @@ void sk_batch_run(lua_State *L, int batch_idx) {
   lua_pushcfunction(L, run);
   lua_pushvalue(L, batch_idx);
   sk_getuservalue(L, batch_idx);
-  lua_getfield(L, -1, UV_CLIENT);
+  lua_rawgeti(L, -1, UV_CLIENT);
   lua_remove(L, -2);
   status = lua_pcall(L, 2, 0, 0);
   release(b);
@@ -324,24 +336,43 @@ void sk_batch_run(lua_State *L, int batch_idx) {
 
 void sk_batch_push_results(lua_State *L, int batch_idx) {
   sk_getuservalue(L, batch_idx);
-  lua_getfield(L, -1, UV_VALUES);
-  lua_getfield(L, -2, UV_ERRORS);
-  lua_getfield(L, -3, UV_RESPONSES);
+  lua_rawgeti(L, -1, UV_VALUES);
+  lua_rawgeti(L, -2, UV_ERRORS);
+  lua_rawgeti(L, -3, UV_RESPONSES);
   lua_remove(L, -4);
+}
+
+int sk_batch_push_outcome(lua_State *L, int batch_idx, int want_response) {
+  batch_idx = lua_absindex(L, batch_idx);
+  sk_getuservalue(L, batch_idx);
+  lua_rawgeti(L, -1, UV_VALUES);
+  if (!lua_isnil(L, -1)) {
+    lua_remove(L, -2);
+    if (!want_response) return 1;
+    sk_getuservalue(L, batch_idx);
+    lua_rawgeti(L, -1, UV_RESPONSES);
+    lua_remove(L, -2);
+    return 2;
+  }
+  lua_rawgeti(L, -2, UV_ERRORS);
+  lua_remove(L, -3);
+  return 2;
 }
 
 /* sk:token: the token exchange as the batch's only call. */
 int sk_batch_fetch_token(lua_State *L, int client_idx) {
   sk_batch *b;
-  int ok;
+  int batch;
   client_idx = lua_absindex(L, client_idx);
-  b = sk_batch_new(L, client_idx, 1, 1);
+  b = sk_batch_new(L, client_idx, 1, 1, 1);
+  batch = lua_gettop(L);
   sk_request_build(L, b->c, sk_catalog_token_operation(), 0, "token", &b->x[0].req);
-  sk_batch_run(L, -1);
-  sk_batch_push_results(L, -1);
-  lua_rawgeti(L, -2, 1); /* errors[1] */
-  ok = lua_isnil(L, -1);
-  lua_replace(L, -5);
-  lua_pop(L, ok ? 4 : 3);
-  return ok ? 0 : -1;
+  sk_batch_run(L, batch);
+  if (sk_batch_push_outcome(L, batch, 0) == 1) {
+    lua_pop(L, 2);
+    return 0;
+  }
+  lua_replace(L, batch); /* the error object */
+  lua_settop(L, batch);
+  return -1;
 }

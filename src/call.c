@@ -39,23 +39,14 @@ int sk_call_run(lua_State *L, int client_idx, const sk_operation *op, int params
   int batch;
   client_idx = lua_absindex(L, client_idx);
   if (params_idx) params_idx = lua_absindex(L, params_idx);
-  b = sk_batch_new(L, client_idx, 1, 1);
+  b = sk_batch_new(L, client_idx, 1, 1, 1);
   batch = lua_gettop(L);
   x = sk_batch_exchange(b, 0);
   x->timeout = opts->timeout;
   x->want_response = opts->want_response;
   sk_request_build(L, c, op, params_idx, who, &x->req);
   sk_batch_run(L, batch);
-  sk_batch_push_results(L, batch); /* values, errors, responses */
-  lua_rawgeti(L, -3, 1);
-  if (!lua_isnil(L, -1)) {
-    if (!opts->want_response) return 1;
-    lua_rawgeti(L, -2, 1);
-    return 2;
-  }
-  lua_pushnil(L);
-  lua_rawgeti(L, -4, 1);
-  return 2;
+  return sk_batch_push_outcome(L, batch, opts->want_response);
 }
 
 int sk_call_iterate(lua_State *L, int client_idx, const sk_operation *op, int params_idx, int pages,

@@ -215,8 +215,10 @@ int sk_client_new(lua_State *L) {
   sk_json_push_decoder(L, (int)max_depth);
   lua_setfield(L, -2, SK_UV_DECODER);
   lua_getfield(L, 1, "on_request");
+  if (lua_isfunction(L, -1)) c->hooks |= SK_HOOK_ON_REQUEST;
   lua_setfield(L, -2, SK_UV_ON_REQUEST);
   lua_getfield(L, 1, "on_response");
+  if (lua_isfunction(L, -1)) c->hooks |= SK_HOOK_ON_RESPONSE;
   lua_setfield(L, -2, SK_UV_ON_RESPONSE);
   lua_getfield(L, 1, "debug_sink");
   lua_setfield(L, -2, SK_UV_DEBUG);

@@ -23,6 +23,7 @@ typedef struct sk_client {
   double retry_max_delay;
   double max_retry_wait; /* cap on a server's Retry-After */
   int debug;             /* one line per request (see exchange.c) */
+  int hooks;             /* SK_HOOK_* bits: which hooks the user value holds */
   CURLM *multi;          /* lent to one batch at a time: its connection pool */
   CURL **pool;           /* easy handles of multi */
   int pool_size;
@@ -38,6 +39,10 @@ typedef struct sk_client {
 #define SK_UV_ON_REQUEST  "on_request"
 #define SK_UV_ON_RESPONSE "on_response"
 #define SK_UV_DEBUG       "debug" /* function(line) receiving debug lines */
+
+/* Bits of sk_client.hooks: a call without hooks never looks them up. */
+#define SK_HOOK_ON_REQUEST  1
+#define SK_HOOK_ON_RESPONSE 2
 
 /* core.new(config) -> client (config validated by scalekit.lua). */
 int sk_client_new(lua_State *L);

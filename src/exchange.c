@@ -115,7 +115,7 @@ static void hook_request(lua_State *L, int client_idx, const sk_exchange *x, con
   const sk_client *c = client_at(L, client_idx);
   const sk_operation *op = x->req.op;
   const sk_mask *masks[3];
-  if (!push_slot(L, client_idx, SK_UV_ON_REQUEST)) return;
+  if (!(c->hooks & SK_HOOK_ON_REQUEST) || !push_slot(L, client_idx, SK_UV_ON_REQUEST)) return;
   masks_of(c, x, masks);
   lua_createtable(L, 0, 5);
   lua_pushstring(L, op->id);
@@ -156,7 +156,7 @@ static void hook_response(lua_State *L, int client_idx, const sk_exchange *x, co
   const sk_client *c = client_at(L, client_idx);
   const sk_http_response *res = &t->res;
   const sk_mask *masks[3];
-  if (!push_slot(L, client_idx, SK_UV_ON_RESPONSE)) return;
+  if (!(c->hooks & SK_HOOK_ON_RESPONSE) || !push_slot(L, client_idx, SK_UV_ON_RESPONSE)) return;
   masks_of(c, x, masks);
   lua_createtable(L, 0, 6);
   lua_pushstring(L, x->req.op->id);
