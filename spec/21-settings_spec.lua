@@ -8,7 +8,6 @@
 local fixture = require "spec.helpers.fixture"
 local proxy = require "spec.helpers.proxy"
 local child = require "spec.helpers.child"
-local child_env = require "spec.helpers.child_env"
 local secrets = require "spec.helpers.secrets"
 local position = require "spec.helpers.position"
 local util = require "spec.helpers.util"
@@ -69,7 +68,7 @@ describe("the proxy setting", function()
   local function get_in_child(settings, set)
     local run
     local lines = proxied_during(function()
-      run = child_env.run(GET_ORGANIZATION, {
+      run = child.run(GET_ORGANIZATION, {
         env = { settings = util.merge(server:env(), util.FAST, settings), id = org_id },
         unset = PROXY_VARIABLES, set = set,
       })
@@ -164,7 +163,7 @@ describe("debug lines", function()
 
   local function run_calls(settings, opts)
     opts = opts or {}
-    local run = child_env.run(CALLS, {
+    local run = child.run(CALLS, {
       env = { url = server.url, id = org_id, echo = opts.echo,
               settings = util.merge(server:env(), util.FAST, settings) },
       unset = { "SCALEKIT_DEBUG" }, set = opts.set, stderr = true,

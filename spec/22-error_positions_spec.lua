@@ -8,7 +8,6 @@
 -- unset are child interpreters.
 local fixture = require "spec.helpers.fixture"
 local child = require "spec.helpers.child"
-local child_env = require "spec.helpers.child_env"
 local position = require "spec.helpers.position"
 local util = require "spec.helpers.util"
 local scalekit = require "scalekit"
@@ -99,7 +98,7 @@ describe("configuration errors", function()
   end)
 
   it("report a missing setting at the caller's line, naming its variable", function()
-    local run = child_env.run([[
+    local run = child.run([[
       local scalekit = require "scalekit"
       local ok, err = pcall(function()
         emit("line", debug.getinfo(1, "l").currentline + 1)
@@ -190,7 +189,7 @@ describe("configuration errors", function()
       for _, name in ipairs(VARIABLES) do
         if set[name] == nil then unset[#unset + 1] = name end
       end
-      local run = child_env.run(MISSING_ORDER, { env = { seed = n }, set = set, unset = unset })
+      local run = child.run(MISSING_ORDER, { env = { seed = n }, set = set, unset = unset })
       child.ok(run)
       for mask = 0, 7 do
         assert.equal(expected(mask, set), run.values["mask" .. mask],

@@ -1,7 +1,5 @@
 /* Error objects: plain tables with a shared metatable, so callers can read
  * err.status / err.kind and print them; tostring gives one line. */
-#define _GNU_SOURCE /* memmem */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include "error.h"

@@ -240,14 +240,3 @@ void sk_push_masked(lua_State *L, sk_masks masks, const char *s, size_t n) {
     lua_pushliteral(L, "[redacted: shows a secret]");
   }
 }
-
-void sk_mask_value(lua_State *L, int idx, sk_masks masks) {
-  size_t n, len = 0;
-  const char *s;
-  if (lua_type(L, idx) != LUA_TSTRING) return;
-  idx = lua_absindex(L, idx);
-  s = lua_tolstring(L, idx, &n);
-  if (!sk_mask_find(masks, s, n, &len)) return;
-  sk_push_masked(L, masks, s, n);
-  lua_replace(L, idx);
-}

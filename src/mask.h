@@ -30,7 +30,5 @@ const char *sk_mask_find(sk_masks masks, const char *s, size_t n, size_t *found_
  * string that still shows a secret once percent-, form- or JSON-decoded
  * (in an encoding nobody listed) is replaced whole. */
 void sk_push_masked(lua_State *L, sk_masks masks, const char *s, size_t n);
-/* Replaces the string at idx (if it is one) by its masked copy. */
-void sk_mask_value(lua_State *L, int idx, sk_masks masks);
 
 #endif

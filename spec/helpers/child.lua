@@ -50,22 +50,39 @@ os.exit(0)
 ]]
 
 --- Runs `code` in a child interpreter. opts: env (table visible as ENV),
--- seconds (time limit, default 10). Returns {status, output, values,
--- emitted, timed_out, crashed}; status is the exit code (128 + signal
--- for a signal, 124 on the time limit).
+-- seconds (time limit, default 10), set (environment variables for the
+-- child), unset (names of variables to remove), stderr (true: the child's
+-- stderr goes to run.stderr instead of run.output). Returns {status,
+-- output, stderr, values, emitted, timed_out, crashed}; status is the exit
+-- code (128 + signal for a signal, 124 on the time limit).
 function child.run(code, opts)
   opts = opts or {}
+  local shquote = process.shquote
   local file = os.tmpname()
+  local stderr_file = opts.stderr and os.tmpname()
   local f = assert(io.open(file, "wb"))
   f:write(PRELUDE:format(literal(opts.env or {}), code))
   f:close()
-  local cmd = table.concat({
-    "env", process.shquote("LUA_PATH=" .. package.path), process.shquote("LUA_CPATH=" .. package.cpath),
-    "timeout -k 2", tostring(opts.seconds or 10), child.lua, process.shquote(file),
-  }, " ")
-  local output, status = process.run(cmd)
+  local words = {}
+  if stderr_file then
+    -- sh runs the rest of the command line ("$@") with stderr in the file
+    words[1] = "sh -c " .. shquote('exec "$@" 2>' .. shquote(stderr_file)) .. " sh"
+  end
+  words[#words + 1] = "env"
+  for _, name in ipairs(opts.unset or {}) do words[#words + 1] = "-u " .. shquote(name) end
+  words[#words + 1] = shquote("LUA_PATH=" .. package.path)
+  words[#words + 1] = shquote("LUA_CPATH=" .. package.cpath)
+  for name, value in pairs(opts.set or {}) do words[#words + 1] = shquote(name .. "=" .. value) end
+  for _, word in ipairs { "timeout -k 2", tostring(opts.seconds or 10), child.lua, shquote(file) } do
+    words[#words + 1] = word
+  end
+  local output, status = process.run(table.concat(words, " "))
   os.remove(file)
   local run = { status = status, output = output, values = {}, emitted = {} }
+  if stderr_file then
+    run.stderr = process.read_file(stderr_file) or ""
+    os.remove(stderr_file)
+  end
   for key, value in output:gmatch("@@([^\t\n]*)\t([^\n]*)") do
     run.values[key] = value
     run.emitted[#run.emitted + 1] = { key, value }
