@@ -49,6 +49,10 @@ cp lua/scalekit/*.lua "$workdir/sdk/scalekit/"
 cp "$core" "$workdir/sdk/scalekit/core.so"
 export LUA_PATH="$workdir/sdk/?.lua;$workdir/sdk/?/init.lua;;"
 export LUA_CPATH="$workdir/sdk/?.so;;"
+# LuaJIT's build of the same code, for bench/jwt.lua's OpenResty VM row.
+make --no-print-directory all LUA_VERSION=luajit >/dev/null
+mkdir -p "$workdir/sdk-luajit/scalekit"
+cp build/luajit/scalekit/core.so "$workdir/sdk-luajit/scalekit/core.so"
 
 # A free port: bind port 0, read it back, release it.
 port=$("$LUA" -e 'local s = require("socket").bind("127.0.0.1", 0); local _, p = s:getsockname(); s:close(); print(p)')
@@ -80,6 +84,7 @@ BENCH_URL="$url" BENCH_WORKDIR="$workdir" BENCH_PAGES="$pages" LUA="$LUA" NGINX=
 # The SSO gate's cost in nginx: gated vs ungated requests/s (printed only).
 NGINX="$NGINX" bash bench/sso_gate.sh
 
-# validate_token (jwt.verify) next to `openssl speed rsa2048` verify/s: a section appended to the summary.
-"$LUA" bench/jwt.lua "$workdir/jwt.md"
+# validate_token next to `openssl speed rsa2048` verify/s: a section appended to the summary.
+BENCH_URL="$url" BENCH_WORKDIR="$workdir" BENCH_LUAJIT_CPATH="$workdir/sdk-luajit/?.so;;" \
+  "$LUA" bench/jwt.lua "$workdir/jwt.md"
 cat "$workdir/jwt.md" >> "${BENCH_OUT:-$([ "${BENCH_SMOKE:-0}" = 1 ] && echo build/bench/BENCHMARKS.smoke.md || echo BENCHMARKS.md)}"

@@ -25,7 +25,8 @@ connections=${SSO_BENCH_CONNECTIONS:-32}
 
 if [ -z "$WRK" ] || [ ! -x "$WRK" ]; then echo "sso_gate: wrk is missing (apt-get install wrk)" >&2; exit 1; fi
 command -v curl >/dev/null || { echo "sso_gate: curl is missing" >&2; exit 1; }
-[ -f build/luajit/scalekit/core.so ] || make --no-print-directory all LUA_VERSION=luajit >/dev/null
+# incremental: a stale LuaJIT build would not match the Lua layer
+make --no-print-directory all LUA_VERSION=luajit >/dev/null
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/scalekit-sso-bench.XXXXXX")
 chmod 755 "$work"

@@ -294,18 +294,71 @@ describe("scalekit.jwt", function()
   end)
 
   describe("verify", function()
-    it("returns the claims and header of a valid token", function()
-      local claims, header = jwt.verify(signed.tokens.valid, keyset, opts())
-      assert.is_table(claims, tostring(header))
+    it("returns the claims of a valid token (and only them: the header is jwt.decode_header's)", function()
+      local claims, err = jwt.verify(signed.tokens.valid, keyset, opts())
+      assert.is_table(claims, tostring(err))
+      assert.is_nil(err)
       assert.are.equal("usr_1", claims.sub)
       assert.are.equal("ann@example.com", claims.email)
       assert.are.equal(NOW + 3600, claims.exp)
       assert.are.equal("integer", number_type(claims.exp))
-      assert.are.same(HEADER_A, header)
+      assert.are.same(HEADER_A, jwt.decode_header(signed.tokens.valid))
       -- each call hands out its own tables
       local again = jwt.verify(signed.tokens.valid, keyset, opts())
       assert.are_not.equal(claims, again)
       assert.are.same(claims, again)
+    end)
+
+    -- A header segment that passed its checks is remembered by its key and
+    -- not decoded again; the verdict on any token must stay what decoding
+    -- its own header gives.
+    it("judges each token by its own header when a key remembers another one", function()
+      local ks = assert(jwt.keyset(jwks))
+      local valid = signed.tokens.valid
+      local h, p, s = valid:match("^([^.]*)%.([^.]*)%.([^.]*)$")
+      assert(jwt.verify(valid, ks, opts()))
+      -- the same header over another signature, and other headers naming key-a
+      fails("bad_signature", h .. "." .. p .. "." .. s:sub(1, -3) .. (s:sub(-2) == "AA" and "AQ" or "AA"), opts(), ks)
+      fails("unsupported_alg", signed.tokens.alg_none, opts(), ks)
+      fails("unsupported_alg", signed.tokens.crit, opts(), ks)
+      fails("unsupported_alg", signed.tokens.hs256_pem, opts(), ks)
+      fails("malformed", "e30." .. p .. "." .. s, opts(), ks) -- header {}
+      -- two keys in turn, each with its header remembered
+      for _ = 1, 3 do
+        assert.are.equal("usr_1", assert(jwt.verify(signed.tokens.valid_b, ks, opts())).sub)
+        assert.are.equal("usr_1", assert(jwt.verify(valid, ks, opts())).sub)
+      end
+      -- a header signed by b under key-a's kid still fails after key-a's header was remembered
+      fails("bad_signature", signed.tokens.signed_by_b, opts(), ks)
+      -- a header that failed is not remembered: the unknown kid stays unknown
+      fails("unknown_key", signed.tokens.unknown_kid, opts(), ks)
+      assert.are.equal("key-zzz", fails("unknown_key", signed.tokens.unknown_kid, opts(), ks).kid)
+    end)
+
+    it("checks options against the caller's names and falls back to its defaults (jwt.check)", function()
+      local tok = signed.tokens.valid
+      local known = { audience = true }
+      -- issuer, leeway and now from the arguments; opts may be nil
+      assert(jwt.check(tok, keyset, nil, known, "my.check", ISSUER, 60, NOW))
+      assert.are.equal("bad_issuer", select(2, jwt.check(tok, keyset, nil, known, "my.check",
+                                                         "https://other.example", 60, NOW)).reason)
+      assert.are.equal("expired", select(2, jwt.check(tok, keyset, {}, known, "my.check", ISSUER, 0,
+                                                      NOW + 3600)).reason)
+      assert.are.equal("bad_audience", select(2, jwt.check(tok, keyset, { audience = "x" }, known,
+                                                           "my.check", ISSUER, 60, NOW)).reason)
+      -- an option the caller does not know is a mistake, named after the caller
+      raises("my.check: unknown option 'nonce'", function()
+        jwt.check(tok, keyset, { nonce = "n-123" }, known, "my.check", ISSUER, 60, NOW)
+      end)
+      raises("my.check: option 'audience' must be a string (got number)", function()
+        jwt.check(tok, keyset, { audience = 1 }, known, "my.check", ISSUER, 60, NOW)
+      end)
+      raises("my.check: option 'issuer' is required", function()
+        jwt.check(tok, keyset, nil, known, "my.check")
+      end)
+      raises("my.check: the options must be a table (got string)", function()
+        jwt.check(tok, keyset, "x", known, "my.check", ISSUER)
+      end)
     end)
 
     it("verifies with the key the kid names", function()
@@ -419,14 +472,15 @@ describe("scalekit.jwt", function()
     end)
 
     it("ignores header parameters it does not use (jku, x5t, typ)", function()
-      local _, header = assert(jwt.verify(signed.tokens.header_extra, keyset, opts()))
+      assert(jwt.verify(signed.tokens.header_extra, keyset, opts()))
+      local header = jwt.decode_header(signed.tokens.header_extra)
       assert.are.equal("https://evil.example/keys", header.jku)
       assert.are.equal(1, header.x5t)
     end)
 
     it("decodes headers with escapes and spacing the same way", function()
-      local _, header = assert(jwt.verify(signed.tokens.header_escaped, keyset, opts()))
-      assert.are.same({ alg = "RS256", kid = "key-a" }, header)
+      assert(jwt.verify(signed.tokens.header_escaped, keyset, opts()))
+      assert.are.same({ alg = "RS256", kid = "key-a" }, jwt.decode_header(signed.tokens.header_escaped))
     end)
 
     describe("refuses malformed tokens", function()
@@ -493,6 +547,9 @@ describe("scalekit.jwt", function()
       raises("jwt.verify: option 'issuer' is required", function() jwt.verify(tok, keyset, { now = NOW }) end)
       raises("jwt.verify: unknown option 'audiences'", function()
         jwt.verify(tok, keyset, opts { audiences = { CLIENT_ID } })
+      end)
+      raises("jwt.verify: unknown option (a number key)", function()
+        jwt.verify(tok, keyset, opts { [1] = "x" })
       end)
       raises("jwt.verify: option 'audience' must be a string (got table)", function()
         jwt.verify(tok, keyset, opts { audience = { CLIENT_ID } })

@@ -372,11 +372,11 @@ int sk_json_decode(lua_State *L, int decoder_idx, const char *s, size_t n) {
 }
 
 #if LUA_VERSION_NUM >= 503
-/* 1 with the integer in *v when the value at idx is an integral float
+/* 1 with the integer in *v when the number at idx is an integral float
  * below 2^53 (from there on the float may already be a rounded value). */
 static int sk_integral_float(lua_State *L, int idx, lua_Integer *v) {
   lua_Number d;
-  if (lua_type(L, idx) != LUA_TNUMBER || lua_isinteger(L, idx)) return 0;
+  if (lua_isinteger(L, idx)) return 0;
   d = lua_tonumber(L, idx);
   if (floor(d) != d || fabs(d) >= SK_2POW53) /* also NaN and inf */
     return 0;
@@ -391,12 +391,13 @@ static void sk_normalize_table(lua_State *L, int idx, int levels) {
   if (levels <= 0 || !lua_checkstack(L, 4)) return;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
-    if (sk_integral_float(L, -1, &v)) {
+    int type = lua_type(L, -1);
+    if (type == LUA_TNUMBER && sk_integral_float(L, -1, &v)) {
       /* Assigning to an existing field is allowed during lua_next. */
       lua_pushvalue(L, -2);
       lua_pushinteger(L, v);
       lua_rawset(L, idx);
-    } else if (lua_type(L, -1) == LUA_TTABLE) {
+    } else if (type == LUA_TTABLE) {
       sk_normalize_table(L, lua_gettop(L), levels - 1);
     }
     lua_pop(L, 1);
@@ -408,11 +409,12 @@ static void sk_normalize_levels(lua_State *L, int idx, int levels) {
 #if LUA_VERSION_NUM >= 503
   lua_Integer v;
   idx = lua_absindex(L, idx);
-  if (sk_integral_float(L, idx, &v)) {
+  if (lua_type(L, idx) == LUA_TNUMBER && sk_integral_float(L, idx, &v)) {
     lua_pushinteger(L, v);
     lua_replace(L, idx);
   } else if (lua_type(L, idx) == LUA_TTABLE) {
-    sk_normalize_table(L, idx, levels);
+    /* The table's own values are level 1. */
+    sk_normalize_table(L, idx, levels - 1);
   }
 #else
   /* No integer subtype: floats already are the only numbers. */

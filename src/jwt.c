@@ -1,10 +1,13 @@
 /* RS256 JWT verification: keysets built from a JWKS (one EVP_PKEY per usable
  * RSA key, made once), and all of a token's checks: structure, header,
  * key, signature, claims (exp, nbf, iat, iss, aud, nonce, scopes). One C
- * call per token keeps validate_token within 20% of the RSA verify itself
- * (issue 10); lua/scalekit/jwt.lua only turns failures into error objects. */
+ * call per token with positional options, and a header segment seen
+ * before not decoded again, keep validate_token within 20% of the RSA
+ * verify itself (issue 10); lua/scalekit/jwt.lua only turns failures into
+ * error objects. */
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -21,6 +24,9 @@
 
 /* Decoded bytes of the largest token: its three segments together. */
 #define SK_JWT_DECODED_MAX (SK_JWT_MAX_TOKEN / 4 * 3 + 8)
+/* Header segments up to this length are remembered per key (Scalekit's
+ * take about 100 characters). */
+#define SK_JWT_HEADER_CACHE 256
 /* Modulus bytes of the largest key, plus a leading zero some encoders add. */
 #define SK_RSA_N_MAX (SK_RSA_MAX_BITS / 8 + 1)
 /* Exponent bytes: 65537 takes 3; more than 8 is no real key. */
@@ -35,6 +41,10 @@ typedef struct sk_jwk {
   int bits;
   size_t kid_len;
   char kid[SK_JWK_KID_MAX + 1];
+  /* The last header segment (as sent) that chose this key and passed the
+   * header checks: a token repeating it skips decoding its header. */
+  size_t header_len;
+  char header[SK_JWT_HEADER_CACHE];
 } sk_jwk;
 
 /* Born empty (all zero), so __gc can run at any point of its filling. */
@@ -51,30 +61,36 @@ typedef struct sk_keyset {
 static const char B64_STD[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 static const char B64_URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-/* value + 1 of each character (0: not in the alphabet), 16 byte values a
- * row; bytes from 128 on are all 0. Generated from the alphabets above. */
-/* clang-format off */
-static const unsigned char b64_std_value[256] = {
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 63,  0,  0,  0, 64,
-    53, 54, 55, 56, 57, 58, 59, 60, 61, 62,  0,  0,  0,  0,  0,  0,
-     0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14, 15,
-    16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26,  0,  0,  0,  0,  0,
-     0, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41,
-    42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52,  0,  0,  0,  0,  0,
-};
-static const unsigned char b64_url_value[256] = {
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 63,  0,  0,
-    53, 54, 55, 56, 57, 58, 59, 60, 61, 62,  0,  0,  0,  0,  0,  0,
-     0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14, 15,
-    16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26,  0,  0,  0,  0, 64,
-     0, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41,
-    42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52,  0,  0,  0,  0,  0,
-};
-/* clang-format on */
+/* The 6-bit value of character c in each alphabet; 64 when not in it. */
+#define SK_B64_COMMON(c)                       \
+  ((c) >= 'A' && (c) <= 'Z'   ? (c) - 'A'      \
+   : (c) >= 'a' && (c) <= 'z' ? (c) - 'a' + 26 \
+   : (c) >= '0' && (c) <= '9' ? (c) - '0' + 52 \
+                              : 64)
+#define SK_B64_STD_VALUE(c) ((c) == '+' ? 62 : (c) == '/' ? 63 : SK_B64_COMMON(c))
+#define SK_B64_URL_VALUE(c) ((c) == '-' ? 62 : (c) == '_' ? 63 : SK_B64_COMMON(c))
+/* Decoding tables, one per alphabet and position in a group of four: the
+ * value already shifted into place, or SK_B64_INVALID, so a group is four
+ * lookups or-ed together and one test. Built by the preprocessor. */
+#define SK_B64_INVALID ((uint32_t)1 << 24)
+#define SK_B64_ENTRY(value, c, shift) \
+  (value(c) < 64 ? (uint32_t)value(c) << (shift) : SK_B64_INVALID)
+#define SK_B64_4(v, s, i)                                                      \
+  SK_B64_ENTRY(v, i, s), SK_B64_ENTRY(v, i + 1, s), SK_B64_ENTRY(v, i + 2, s), \
+      SK_B64_ENTRY(v, i + 3, s)
+#define SK_B64_16(v, s, i) \
+  SK_B64_4(v, s, i), SK_B64_4(v, s, i + 4), SK_B64_4(v, s, i + 8), SK_B64_4(v, s, i + 12)
+#define SK_B64_64(v, s, i) \
+  SK_B64_16(v, s, i), SK_B64_16(v, s, i + 16), SK_B64_16(v, s, i + 32), SK_B64_16(v, s, i + 48)
+#define SK_B64_TABLE(v, s) \
+  { SK_B64_64(v, s, 0), SK_B64_64(v, s, 64), SK_B64_64(v, s, 128), SK_B64_64(v, s, 192) }
+
+static const uint32_t b64_std_value[4][256] = {
+    SK_B64_TABLE(SK_B64_STD_VALUE, 18), SK_B64_TABLE(SK_B64_STD_VALUE, 12),
+    SK_B64_TABLE(SK_B64_STD_VALUE, 6), SK_B64_TABLE(SK_B64_STD_VALUE, 0)};
+static const uint32_t b64_url_value[4][256] = {
+    SK_B64_TABLE(SK_B64_URL_VALUE, 18), SK_B64_TABLE(SK_B64_URL_VALUE, 12),
+    SK_B64_TABLE(SK_B64_URL_VALUE, 6), SK_B64_TABLE(SK_B64_URL_VALUE, 0)};
 
 size_t sk_base64_encoded_len(size_t n, int flags) {
   if (flags & SK_B64_URL) return n / 3 * 4 + (n % 3 == 0 ? 0 : n % 3 + 1);
@@ -109,10 +125,10 @@ size_t sk_base64_encode(const unsigned char *in, size_t n, char *out, int flags)
 }
 
 int sk_base64_decode(const char *in, size_t n, unsigned char *out, size_t *outlen, int flags) {
-  const unsigned char *value;
+  const uint32_t(*value)[256] = (flags & SK_B64_URL) ? b64_url_value : b64_std_value;
   const unsigned char *s = (const unsigned char *)in;
   size_t i = 0, o = 0, tail;
-  value = (flags & SK_B64_URL) ? b64_url_value : b64_std_value;
+  uint32_t bad = 0, v;
   /* The standard alphabet may carry its padding: drop exactly what makes
    * the length a multiple of 4, and only then. */
   if (!(flags & SK_B64_URL) && n > 0 && n % 4 == 0 && s[n - 1] == '=')
@@ -120,23 +136,22 @@ int sk_base64_decode(const char *in, size_t n, unsigned char *out, size_t *outle
   tail = n % 4;
   if (tail == 1) return -1;
   for (; i + 4 <= n; i += 4) {
-    unsigned a = value[s[i]], b = value[s[i + 1]], c = value[s[i + 2]], d = value[s[i + 3]];
-    unsigned long v;
-    if (!a || !b || !c || !d) return -1;
-    v = (unsigned long)(a - 1) << 18 | (unsigned long)(b - 1) << 12 | (c - 1) << 6 | (d - 1);
-    out[o++] = (unsigned char)(v >> 16);
-    out[o++] = (unsigned char)(v >> 8);
-    out[o++] = (unsigned char)v;
+    v = value[0][s[i]] | value[1][s[i + 1]] | value[2][s[i + 2]] | value[3][s[i + 3]];
+    bad |= v;
+    out[o] = (unsigned char)(v >> 16);
+    out[o + 1] = (unsigned char)(v >> 8);
+    out[o + 2] = (unsigned char)v;
+    o += 3;
   }
   if (tail >= 2) {
-    unsigned a = value[s[i]], b = value[s[i + 1]], c = tail == 3 ? value[s[i + 2]] : 1;
-    if (!a || !b || !c) return -1;
-    a--, b--, c--;
+    v = value[0][s[i]] | value[1][s[i + 1]] | (tail == 3 ? value[2][s[i + 2]] : 0);
+    bad |= v;
     /* The bits past the last whole byte must be zero: one encoding only. */
-    if (tail == 2 ? (b & 15) != 0 : (c & 3) != 0) return -1;
-    out[o++] = (unsigned char)(a << 2 | b >> 4);
-    if (tail == 3) out[o++] = (unsigned char)((b & 15) << 4 | c >> 2);
+    if (v & (tail == 2 ? 0xFFFFu : 0xFFu)) return -1;
+    out[o++] = (unsigned char)(v >> 16);
+    if (tail == 3) out[o++] = (unsigned char)(v >> 8);
   }
+  if (bad & SK_B64_INVALID) return -1;
   *outlen = o;
   return 0;
 }
@@ -172,7 +187,7 @@ static sk_keyset *check_keyset(lua_State *L, int idx, const char *who) {
   return ks;
 }
 
-static const sk_jwk *keyset_find(const sk_keyset *ks, const char *kid, size_t len) {
+static sk_jwk *keyset_find(const sk_keyset *ks, const char *kid, size_t len) {
   int i;
   for (i = 0; i < ks->count; i++)
     if (ks->keys[i].kid_len == len && memcmp(ks->keys[i].kid, kid, len) == 0) return &ks->keys[i];
@@ -378,7 +393,7 @@ static int l_jwt_keyset(lua_State *L) {
     lua_pushfstring(L, "the JWKS has more than %d keys", SK_JWKS_MAX_KEYS);
     return 2;
   }
-  ks = sk_newuserdata(L, sizeof *ks); /* 3; its user value caches a header */
+  ks = sk_newuserdata(L, sizeof *ks); /* 3 */
   memset(ks, 0, sizeof *ks);
   luaL_getmetatable(L, SK_KEYSET_MT);
   lua_setmetatable(L, 3);
@@ -415,43 +430,56 @@ static int push_object(lua_State *L, const unsigned char *s, size_t n) {
 
 /* ---- tokens ------------------------------------------------------------ */
 
-/* A token cut into its segments, each decoded into one buffer. */
+/* A token cut into its segments. Payload and signature are decoded into
+ * buf at once; the header only when it must be looked at. */
 typedef struct sk_jwt {
-  const char *signing_input; /* "header.payload" as sent: what is signed */
-  size_t signing_len;
+  const char *segment[3]; /* header, payload, signature, as sent */
+  size_t segment_len[3];
   const unsigned char *header, *payload, *signature;
   size_t header_len, payload_len, signature_len;
+  size_t used; /* bytes of buf taken */
   unsigned char buf[SK_JWT_DECODED_MAX];
 } sk_jwt;
 
-/* Splits and decodes a token; NULL, or the reason it is malformed. */
+#define SK_JWT_BAD_BASE64 "a token segment is not base64url without padding"
+
+static int decode_segment(sk_jwt *t, int i, const unsigned char **out, size_t *len) {
+  if (sk_base64_decode(t->segment[i], t->segment_len[i], t->buf + t->used, len, SK_B64_URL) != 0)
+    return -1;
+  *out = t->buf + t->used;
+  t->used += *len;
+  return 0;
+}
+
+/* Splits a token and decodes payload and signature; NULL, or the reason
+ * it is malformed. */
 static const char *jwt_parse(const char *token, size_t n, sk_jwt *t) {
-  const char *dot1, *dot2, *seg[3];
-  size_t len[3], used = 0, out_len[3];
-  int i;
+  const char *dot1, *dot2;
   if (n > SK_JWT_MAX_TOKEN) return "the token is longer than 16384 bytes";
   dot1 = memchr(token, '.', n);
   dot2 = dot1 ? memchr(dot1 + 1, '.', n - (size_t)(dot1 + 1 - token)) : NULL;
   if (dot2 == NULL || memchr(dot2 + 1, '.', n - (size_t)(dot2 + 1 - token)) != NULL)
     return "the token is not three dot-separated segments";
-  seg[0] = token, len[0] = (size_t)(dot1 - token);
-  seg[1] = dot1 + 1, len[1] = (size_t)(dot2 - seg[1]);
-  seg[2] = dot2 + 1, len[2] = n - (size_t)(seg[2] - token);
-  for (i = 0; i < 3; i++) {
-    if (sk_base64_decode(seg[i], len[i], t->buf + used, &out_len[i], SK_B64_URL) != 0)
-      return "a token segment is not base64url without padding";
-    used += out_len[i];
-  }
-  t->signing_input = token;
-  t->signing_len = (size_t)(dot2 - token);
-  t->header = t->buf, t->header_len = out_len[0];
-  t->payload = t->buf + out_len[0], t->payload_len = out_len[1];
-  t->signature = t->payload + out_len[1], t->signature_len = out_len[2];
+  t->segment[0] = token, t->segment_len[0] = (size_t)(dot1 - token);
+  t->segment[1] = dot1 + 1, t->segment_len[1] = (size_t)(dot2 - t->segment[1]);
+  t->segment[2] = dot2 + 1, t->segment_len[2] = n - (size_t)(t->segment[2] - token);
+  t->used = 0;
+  if (decode_segment(t, 1, &t->payload, &t->payload_len) != 0 ||
+      decode_segment(t, 2, &t->signature, &t->signature_len) != 0)
+    return SK_JWT_BAD_BASE64;
   return NULL;
 }
 
-static int token_failure(lua_State *L, int base, const char *reason, const char *message) {
-  lua_settop(L, base);
+/* Pushes the decoded header object; NULL, or the reason it is malformed
+ * (nothing pushed). */
+static const char *push_header(lua_State *L, sk_jwt *t) {
+  if (decode_segment(t, 0, &t->header, &t->header_len) != 0) return SK_JWT_BAD_BASE64;
+  if (push_object(L, t->header, t->header_len) != 0) return "the token header is not a JSON object";
+  return NULL;
+}
+
+/* nil, reason, message: a failure's results, on top of the stack. */
+static int token_failure(lua_State *L, const char *reason, const char *message) {
   lua_pushnil(L);
   lua_pushstring(L, reason);
   lua_pushstring(L, message);
@@ -469,11 +497,67 @@ static int l_jwt_decode_header(lua_State *L) {
   size_t n;
   const char *token = check_token(L, &n, "jwt.decode_header"), *why;
   sk_jwt t;
-  lua_settop(L, 1);
-  if ((why = jwt_parse(token, n, &t)) != NULL) return token_failure(L, 1, "malformed", why);
-  if (push_object(L, t.header, t.header_len) != 0)
-    return token_failure(L, 1, "malformed", "the token header is not a JSON object");
+  if ((why = jwt_parse(token, n, &t)) != NULL || (why = push_header(L, &t)) != NULL)
+    return token_failure(L, "malformed", why);
   return 1;
+}
+
+/* The key whose remembered header segment the token repeats, or NULL. */
+static const sk_jwk *remembered_key(const sk_keyset *ks, const sk_jwt *t) {
+  int i;
+  for (i = 0; i < ks->count; i++) {
+    const sk_jwk *k = &ks->keys[i];
+    if (k->header_len == t->segment_len[0] && k->header_len > 0 &&
+        memcmp(k->header, t->segment[0], k->header_len) == 0)
+      return k;
+  }
+  return NULL;
+}
+
+/* Checks the token's header and finds the key its kid names: 0 with *key
+ * set (the header segment remembered by the key), or the count of the
+ * failure's results pushed (nil, reason, message [, kid]). */
+static int header_key(lua_State *L, sk_keyset *ks, sk_jwt *t, const sk_jwk **key) {
+  const char *why = push_header(L, t), *alg, *kid = NULL;
+  size_t alg_len, kid_len = 0;
+  int header = lua_gettop(L), kid_type;
+  sk_jwk *k;
+  if (why != NULL) return token_failure(L, "malformed", why);
+  /* alg decides before the key does: an HS256 or "none" token naming a
+   * known kid is still refused as such. */
+  lua_pushliteral(L, "alg");
+  lua_rawget(L, header);
+  alg = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &alg_len) : NULL;
+  if (alg == NULL) return token_failure(L, "malformed", "the token header has no alg");
+  if (alg_len != 5 || memcmp(alg, "RS256", 5) != 0)
+    return token_failure(L, "unsupported_alg", "only RS256 tokens are accepted");
+  lua_pushliteral(L, "crit");
+  lua_rawget(L, header);
+  if (!lua_isnil(L, -1))
+    return token_failure(L, "unsupported_alg", "the token header has crit extensions");
+  lua_pushliteral(L, "kid");
+  lua_rawget(L, header);
+  kid_type = lua_type(L, -1);
+  if (kid_type == LUA_TSTRING)
+    kid = lua_tolstring(L, -1, &kid_len);
+  else if (kid_type != LUA_TNIL)
+    return token_failure(L, "malformed", "the token header's kid is not a string");
+  k = kid ? keyset_find(ks, kid, kid_len) : NULL;
+  if (k == NULL) {
+    int kid_idx = lua_gettop(L);
+    token_failure(L, "unknown_key",
+                  kid ? "no key of the JWKS has the token's kid" : "the token has no kid");
+    if (kid == NULL) return 3;
+    lua_pushvalue(L, kid_idx);
+    return 4;
+  }
+  if (t->segment_len[0] <= sizeof k->header) {
+    memcpy(k->header, t->segment[0], t->segment_len[0]);
+    k->header_len = t->segment_len[0];
+  }
+  lua_settop(L, header - 1);
+  *key = k;
+  return 0;
 }
 
 /* ---- claims checks ----------------------------------------------------- */
@@ -489,53 +573,67 @@ typedef struct sk_verify_opts {
 
 static int is_finite(double x) { return x - x == 0; }
 
+/* Argument positions of jwt_verify. */
+enum { ARG_TOKEN = 1, ARG_KEYSET, ARG_OPTS, ARG_KNOWN, ARG_WHO, ARG_ISSUER, ARG_LEEWAY, ARG_NOW };
+
 static int key_is(const char *key, size_t len, const char *name) {
   return len == strlen(name) && memcmp(key, name, len) == 0;
 }
 
-/* Reads and checks the options table at idx; raises on mistakes. */
-static void read_opts(lua_State *L, int idx, sk_verify_opts *o) {
-  static const char *const who = "jwt.verify";
+/* A number option (or default) that must be finite; raises otherwise. */
+static double finite_option(lua_State *L, int idx, const char *name, const char *who) {
+  double v = lua_tonumber(L, idx);
+  if (!is_finite(v)) sk_argerror(L, who, "option '%s' must be finite", name);
+  return v;
+}
+
+/* Reads and checks the options table (nil: none), falling back to the
+ * default arguments; raises on mistakes. Leaves required_scopes on the
+ * stack when given. Walking the table here, not in Lua, keeps the check
+ * of option names cheap enough to run per token. */
+static void read_opts(lua_State *L, sk_verify_opts *o, const char *who) {
+  int type = lua_type(L, ARG_OPTS);
   memset(o, 0, sizeof *o);
-  o->leeway = SK_DEFAULT_LEEWAY;
-  o->now = (double)time(NULL);
-  if (!lua_istable(L, idx))
-    sk_argerror(L, who, "argument #3 (opts) must be a table (got %s)", luaL_typename(L, idx));
+  o->leeway = lua_isnil(L, ARG_LEEWAY) ? SK_DEFAULT_LEEWAY : lua_tonumber(L, ARG_LEEWAY);
+  o->now = lua_isnil(L, ARG_NOW) ? (double)time(NULL) : finite_option(L, ARG_NOW, "now", who);
+  o->issuer = lua_tolstring(L, ARG_ISSUER, &o->issuer_len);
+  if (type != LUA_TNIL && type != LUA_TTABLE)
+    sk_argerror(L, who, "the options must be a table (got %s)", lua_typename(L, type));
   lua_pushnil(L);
-  while (lua_next(L, idx)) {
+  while (type == LUA_TTABLE && lua_next(L, ARG_OPTS)) {
     size_t len = 0;
     const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
-    int type = lua_type(L, -1), want = LUA_TSTRING;
-    if (key == NULL)
-      sk_argerror(L, who, "unknown option (a %s key)", luaL_typename(L, -2));
-    else if (key_is(key, len, "issuer"))
+    int want = LUA_TSTRING;
+    if (key == NULL) sk_argerror(L, who, "unknown option (a %s key)", luaL_typename(L, -2));
+    lua_pushvalue(L, -2);
+    lua_rawget(L, ARG_KNOWN);
+    if (lua_isnil(L, -1)) sk_argerror(L, who, "unknown option '%s'", key);
+    lua_pop(L, 1);
+    if (key_is(key, len, "leeway") || key_is(key, len, "now"))
+      want = LUA_TNUMBER;
+    else if (key_is(key, len, "required_scopes"))
+      want = LUA_TTABLE;
+    if (lua_type(L, -1) != want)
+      sk_argerror(L, who, "option '%s' must be a %s (got %s)", key, lua_typename(L, want),
+                  luaL_typename(L, -1));
+    if (key_is(key, len, "issuer"))
       o->issuer = lua_tolstring(L, -1, &o->issuer_len);
     else if (key_is(key, len, "audience"))
       o->audience = lua_tolstring(L, -1, &o->audience_len);
     else if (key_is(key, len, "nonce"))
       o->nonce = lua_tolstring(L, -1, &o->nonce_len);
-    else if (key_is(key, len, "leeway") || key_is(key, len, "now"))
-      want = LUA_TNUMBER;
-    else if (key_is(key, len, "required_scopes"))
-      want = LUA_TTABLE;
-    else
-      sk_argerror(L, who, "unknown option '%s'", key);
-    if (type != want)
-      sk_argerror(L, who, "option '%s' must be a %s (got %s)", key, lua_typename(L, want),
-                  lua_typename(L, type));
-    if (key_is(key, len, "leeway")) {
+    else if (key_is(key, len, "leeway"))
       o->leeway = lua_tonumber(L, -1);
-      if (!(o->leeway >= 0 && is_finite(o->leeway)))
-        sk_argerror(L, who, "option 'leeway' must be a finite number >= 0");
-    } else if (key_is(key, len, "now")) {
-      o->now = lua_tonumber(L, -1);
-      if (!is_finite(o->now)) sk_argerror(L, who, "option 'now' must be finite");
-    }
+    else if (key_is(key, len, "now"))
+      o->now = finite_option(L, -1, "now", who);
     lua_pop(L, 1);
   }
+  if (!(o->leeway >= 0 && is_finite(o->leeway)))
+    sk_argerror(L, who, "option 'leeway' must be a finite number >= 0");
   if (o->issuer == NULL) sk_argerror(L, who, "option 'issuer' is required");
+  if (type != LUA_TTABLE) return;
   lua_pushliteral(L, "required_scopes");
-  lua_rawget(L, idx);
+  lua_rawget(L, ARG_OPTS);
   if (lua_istable(L, -1)) {
     int i, count = (int)sk_rawlen(L, -1);
     o->scopes = lua_gettop(L);
@@ -676,105 +774,38 @@ static const char *check_claims(lua_State *L, int claims, const sk_verify_opts *
   return NULL;
 }
 
-/* jwt_verify(token, keyset, opts) -> claims, header | nil, reason, message [, kid] */
-/* Pushes a copy of the table at idx (one level). */
-static void push_copy(lua_State *L, int idx) {
-  idx = lua_absindex(L, idx);
-  lua_createtable(L, 0, 4);
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    lua_pushvalue(L, -2);
-    lua_insert(L, -2);
-    lua_rawset(L, -4);
-  }
-}
-
-/* Pushes the token's header, decoded. Every token of one signing key has
- * the same header segment, so the keyset at ks_idx keeps the last one
- * decoded (callers get copies). */
-static int push_header(lua_State *L, int ks_idx, const char *token, const sk_jwt *t) {
-  size_t text_len = (size_t)((const char *)memchr(token, '.', t->signing_len) - token), cached_len;
-  const char *cached;
-  sk_getuservalue(L, ks_idx);
-  lua_getfield(L, -1, "header_text");
-  cached = lua_tolstring(L, -1, &cached_len);
-  if (cached && cached_len == text_len && memcmp(cached, token, text_len) == 0) {
-    lua_getfield(L, -2, "header");
-    push_copy(L, -1);
-    lua_replace(L, -4);
-    lua_pop(L, 2);
-    return 0;
-  }
-  lua_pop(L, 1);
-  if (push_object(L, t->header, t->header_len) != 0) {
-    lua_pop(L, 1);
-    return -1;
-  }
-  lua_pushlstring(L, token, text_len);
-  lua_setfield(L, -3, "header_text");
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, "header");
-  push_copy(L, -1);
-  lua_replace(L, -3);
-  lua_pop(L, 1);
-  return 0;
-}
-
+/* jwt_verify(token, keyset, opts, known, who, issuer, leeway, now)
+ * -> claims | nil, reason, message [, kid]. opts: the caller's options
+ * (nil or a table whose keys are all keys of known); issuer, leeway, now:
+ * what the options fall back to; who: the function argument errors name. */
 static int l_jwt_verify(lua_State *L) {
-  static const char *const who = "jwt.verify";
-  size_t n, alg_len, kid_len = 0;
-  const char *token = check_token(L, &n, who), *why, *alg, *kid = NULL;
-  sk_keyset *ks = check_keyset(L, 2, who);
+  const char *who, *token, *why;
+  size_t n;
+  sk_keyset *ks;
   sk_verify_opts o;
   const sk_jwk *k;
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_len = 0;
   sk_jwt t;
-  int header, claims, kid_type;
-  lua_settop(L, 3);
-  read_opts(L, 3, &o); /* may leave required_scopes at 4 */
-  if ((why = jwt_parse(token, n, &t)) != NULL) return token_failure(L, 3, "malformed", why);
-  if (push_header(L, 2, token, &t) != 0)
-    return token_failure(L, 3, "malformed", "the token header is not a JSON object");
-  header = lua_gettop(L);
-
-  /* alg decides before the key does: an HS256 or "none" token naming a
-   * known kid is still refused as such. */
-  lua_pushliteral(L, "alg");
-  lua_rawget(L, header);
-  alg = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &alg_len) : NULL;
-  if (alg == NULL) return token_failure(L, 3, "malformed", "the token header has no alg");
-  if (alg_len != 5 || memcmp(alg, "RS256", 5) != 0)
-    return token_failure(L, 3, "unsupported_alg", "only RS256 tokens are accepted");
-  lua_pushliteral(L, "crit");
-  lua_rawget(L, header);
-  if (!lua_isnil(L, -1))
-    return token_failure(L, 3, "unsupported_alg", "the token header has crit extensions");
-  lua_pushliteral(L, "kid");
-  lua_rawget(L, header);
-  kid_type = lua_type(L, -1);
-  if (kid_type == LUA_TSTRING)
-    kid = lua_tolstring(L, -1, &kid_len);
-  else if (kid_type != LUA_TNIL)
-    return token_failure(L, 3, "malformed", "the token header's kid is not a string");
-  k = kid ? keyset_find(ks, kid, kid_len) : NULL;
-  if (k == NULL) {
-    token_failure(L, 3, "unknown_key",
-                  kid ? "no key of the JWKS has the token's kid" : "the token has no kid");
-    if (kid) lua_pushlstring(L, kid, kid_len);
-    return kid ? 4 : 3;
-  }
-  lua_settop(L, header);
-
+  int claims, failure;
+  lua_settop(L, ARG_NOW);
+  who = lua_type(L, ARG_WHO) == LUA_TSTRING ? lua_tostring(L, ARG_WHO) : "jwt.verify";
+  luaL_checktype(L, ARG_KNOWN, LUA_TTABLE);
+  token = check_token(L, &n, who);
+  ks = check_keyset(L, ARG_KEYSET, who);
+  read_opts(L, &o, who);
+  if ((why = jwt_parse(token, n, &t)) != NULL) return token_failure(L, "malformed", why);
+  if ((k = remembered_key(ks, &t)) == NULL && (failure = header_key(L, ks, &t, &k)) != 0)
+    return failure;
   if (t.signature_len != k->sig_len || !EVP_DigestInit_ex2(ks->digest, ks->sha256, NULL) ||
-      !EVP_DigestUpdate(ks->digest, t.signing_input, t.signing_len) ||
+      !EVP_DigestUpdate(ks->digest, token, (size_t)(t.segment[2] - 1 - token)) ||
       !EVP_DigestFinal_ex(ks->digest, md, &md_len) ||
       EVP_PKEY_verify(k->verify, t.signature, t.signature_len, md, md_len) != 1) {
     ERR_clear_error();
-    return token_failure(L, 3, "bad_signature", "the token signature does not verify");
+    return token_failure(L, "bad_signature", "the token signature does not verify");
   }
   if (push_object(L, t.payload, t.payload_len) != 0)
-    return token_failure(L, 3, "malformed", "the token claims are not a JSON object");
+    return token_failure(L, "malformed", "the token claims are not a JSON object");
   claims = lua_gettop(L);
   if ((why = check_claims(L, claims, &o)) != NULL) {
     lua_pushnil(L);
@@ -783,8 +814,7 @@ static int l_jwt_verify(lua_State *L) {
     return 3;
   }
   lua_settop(L, claims);
-  lua_pushvalue(L, header);
-  return 2;
+  return 1;
 }
 
 void sk_jwt_open(lua_State *L) {

@@ -45,12 +45,15 @@ int sk_base64_decode(const char *in, size_t n, unsigned char *out, size_t *outle
 
 /* Registers the keyset metatable and sets jwt_keyset, jwt_decode_header
  * and jwt_verify as fields of the table on top of the stack:
- *   jwt_keyset(jwks)                -> keyset | nil, message
- *   jwt_decode_header(token)        -> header | nil, "malformed", message
- *   jwt_verify(token, keyset, opts) -> claims, header | nil, reason, message [, kid]
- * jwt_verify does all of jwt.verify (lua/scalekit/jwt.lua documents opts
- * and the reasons) but building the error object; wrong arguments raise
- * at the level of jwt.verify's caller. */
+ *   jwt_keyset(jwks)         -> keyset | nil, message
+ *   jwt_decode_header(token) -> header | nil, "malformed", message
+ *   jwt_verify(token, keyset, opts, known, who, issuer, leeway, now)
+ *                            -> claims | nil, reason, message [, kid]
+ * jwt_verify does all of jwt.verify (lua/scalekit/jwt.lua documents the
+ * options and the reasons) but building the error object. Each key of
+ * opts must be a key of the table known; issuer, leeway and now are what
+ * the options fall back to. Wrong arguments raise naming who (default
+ * "jwt.verify") at the level of its caller. */
 void sk_jwt_open(lua_State *L);
 
 #endif

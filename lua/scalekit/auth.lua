@@ -17,7 +17,6 @@
 -- rotation is picked up without a restart. A failed fetch is not retried
 -- for jwks_min_refetch seconds either (a cached set stays in use meanwhile).
 -- Each auth object (so, inside nginx, each worker) has its own cache.
-local core = require "scalekit.core"
 local jwt = require "scalekit.jwt"
 
 local auth = {}
@@ -65,6 +64,8 @@ local logout_option = {}
 for _, name in ipairs(LOGOUT_OPTIONS) do logout_option[name] = true end
 
 local VALIDATE_OPTIONS = { audience = true, issuer = true, required_scopes = true, leeway = true }
+-- The checks of ID tokens and IdP-initiated login tokens.
+local ID_TOKEN_CHECKS = { audience = true, nonce = true }
 
 -- Inside nginx: requests of one worker wait for a key fetch another one
 -- started, where they may yield.
@@ -80,10 +81,7 @@ local function can_wait()
   return semaphore ~= nil and yieldable[rawget(_G, "ngx").get_phase()] == true
 end
 
-local function token_error(reason, message)
-  return core.error { kind = "token", reason = reason, message = message,
-                      retryable = false, attempts = 0 }
-end
+local token_error, check_token = jwt.token_error, jwt.check
 
 local function check_string(who, position, name, value)
   if type(value) ~= "string" or value == "" then
@@ -305,10 +303,9 @@ function Auth:fetch_keys()
   return done, err
 end
 
--- The key set to verify with. -> keyset | nil, err
-local function current_keys(self)
-  local now = self.clock()
-  if self.keyset and now < self.keys_expire then return self.keyset end
+-- The key set to verify with, when the cached one is missing or stale.
+-- -> keyset | nil, err
+local function refresh_keys(self, now)
   if not self.keyset and self.last_fetch and now - self.last_fetch < self.min_refetch then
     return nil, self.last_error
   end
@@ -318,22 +315,26 @@ local function current_keys(self)
 end
 
 -- Verifies a JWT against the cached keys; an unknown kid gets one refetch
--- (rate-limited). -> claims | nil, err
-local function verify(self, token, checks)
-  local keyset, err = current_keys(self)
-  if not keyset then return nil, err end
-  checks.now = self.clock()
-  local claims
-  claims, err = jwt.verify(token, keyset, checks)
+-- (rate-limited). opts: the checks (jwt.check; keys from known), falling
+-- back to the environment URL as issuer and the auth object's leeway.
+-- -> claims | nil, err
+local function verify(self, who, token, opts, known)
+  local now, keyset = self.clock(), self.keyset
+  if not keyset or now >= self.keys_expire then
+    local problem
+    keyset, problem = refresh_keys(self, now)
+    if not keyset then return nil, problem end
+    now = self.clock() -- the fetch took time
+  end
+  local claims, err = check_token(token, keyset, opts, known, who, self.issuer, self.leeway, now)
   if claims or err.reason ~= "unknown_key" then return claims, err end
-  if self.last_refetch and checks.now - self.last_refetch < self.min_refetch then
+  if self.last_refetch and now - self.last_refetch < self.min_refetch then
     return nil, err
   end
-  self.last_refetch = checks.now
+  self.last_refetch = now
   local fetched = self:fetch_keys()
   if not fetched or self.keyset == keyset then return nil, err end
-  checks.now = self.clock()
-  return jwt.verify(token, self.keyset, checks)
+  return check_token(token, self.keyset, opts, known, who, self.issuer, self.leeway, self.clock())
 end
 
 ---------------------------------------------------------------------------
@@ -346,18 +347,13 @@ end
 -- -> claims | nil, err (kind "token" with err.reason; the SDK's error when
 -- the key set cannot be fetched)
 function Auth:validate_token(token, opts)
-  local who = "auth:validate_token"
   if type(token) ~= "string" then
-    error(who .. ": argument #1 (token) must be a string", 2)
+    error("auth:validate_token: argument #1 (token) must be a string", 2)
   end
-  opts = check_options(who, 2, opts, VALIDATE_OPTIONS,
-                       { required_scopes = "table", leeway = "number" })
-  return verify(self, token, {
-    issuer = opts.issuer or self.issuer,
-    audience = opts.audience,
-    required_scopes = opts.required_scopes,
-    leeway = opts.leeway or self.leeway,
-  })
+  if opts ~= nil and type(opts) ~= "table" then
+    error("auth:validate_token: argument #2 (options) must be a table", 2)
+  end
+  return verify(self, "auth:validate_token", token, opts, VALIDATE_OPTIONS)
 end
 
 local function user_of(claims)
@@ -388,9 +384,8 @@ function Auth:exchange_code(code, redirect_uri, opts)
                             "the token response has no id_token (is 'openid' in the scope?)")
   end
   local claims
-  claims, err = verify(self, result.id_token, {
-    issuer = self.issuer, audience = self.client_id, nonce = opts.nonce, leeway = self.leeway,
-  })
+  claims, err = verify(self, who, result.id_token, { audience = self.client_id, nonce = opts.nonce },
+                       ID_TOKEN_CHECKS)
   if not claims then return nil, err end
   return {
     user = user_of(claims),
@@ -417,8 +412,8 @@ end
 -- Start a normal login with them. -> claims | nil, err
 function Auth:idp_initiated_claims(token)
   check_string("auth:idp_initiated_claims", 1, "token", token)
-  return verify(self, token, { issuer = self.issuer, audience = self.client_id,
-                              leeway = self.leeway })
+  return verify(self, "auth:idp_initiated_claims", token, { audience = self.client_id },
+                ID_TOKEN_CHECKS)
 end
 
 function Auth:__tostring()

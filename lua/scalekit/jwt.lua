@@ -4,7 +4,8 @@
 -- handled in C on libcrypto (src/jwt.c, src/crypto.c).
 --
 --   local keyset = assert(jwt.keyset(jwks))       -- jwks: the decoded {keys = {...}}
---   local claims, header = jwt.verify(token, keyset, {issuer = "https://..."})
+--   local claims = jwt.verify(token, keyset, {issuer = "https://..."})
+--   local header = jwt.decode_header(token)       -- when the header is wanted
 --
 -- Failures are `nil, err` with err.kind == "token" and err.reason one of
 -- malformed, unsupported_alg, unknown_key (err.kid = the token's kid),
@@ -23,9 +24,12 @@ local jwt = {
   hmac_sha256 = core.hmac_sha256,
 }
 
-local function token_error(reason, message, kid)
-  return make_error { kind = "token", reason = reason, message = message, kid = kid }
+--- The error object of a token that fails a check (err.kind "token").
+function jwt.token_error(reason, message, kid)
+  return make_error { kind = "token", reason = reason, message = message, kid = kid,
+                      retryable = false, attempts = 0 }
 end
+local token_error = jwt.token_error
 
 --- keyset | nil, err (kind "decode", reason "bad_jwks") from a decoded JWKS.
 -- Keys that are not RS256 signing keys of 2048 to 8192 bits with a kid are
@@ -43,16 +47,30 @@ function jwt.decode_header(token)
   return nil, token_error(reason, message)
 end
 
---- claims, header | nil, err. opts: issuer (required), audience (a string
--- the aud claim, a string or a list, must hold), leeway (seconds, default
--- 60), now (seconds, default the current time), nonce, required_scopes (a
--- list; granted by the `scope` string, space-separated, or the `scopes`
--- list). Everything, the claims checks included, runs in C (one call per
--- token, which the validate_token target of issue 10 needs).
+local VERIFY_OPTIONS = { issuer = true, audience = true, leeway = true, now = true, nonce = true,
+                         required_scopes = true }
+
+--- claims | nil, err. opts: issuer (required), audience (a string the aud
+-- claim, a string or a list, must hold), leeway (seconds, default 60), now
+-- (seconds, default the current time), nonce, required_scopes (a list;
+-- granted by the `scope` string, space-separated, or the `scopes` list).
 function jwt.verify(token, keyset, opts)
-  local claims, header, message, kid = c_verify(token, keyset, opts)
-  if claims then return claims, header end
-  return nil, token_error(header, message, kid)
+  if type(opts) ~= "table" then
+    error(("jwt.verify: argument #3 (opts) must be a table (got %s)"):format(type(opts)), 2)
+  end
+  return jwt.check(token, keyset, opts, VERIFY_OPTIONS, "jwt.verify")
+end
+
+--- jwt.verify for callers with their own option names and defaults
+-- (sk.auth): opts is nil or a table whose keys are all keys of known;
+-- issuer, leeway and now are used where opts has none; who is the
+-- function argument errors name. Everything, the checks of the options
+-- and of the claims included, runs in one C call per token.
+-- -> claims | nil, err
+function jwt.check(token, keyset, opts, known, who, issuer, leeway, now)
+  local claims, reason, message, kid = c_verify(token, keyset, opts, known, who, issuer, leeway, now)
+  if claims then return claims end
+  return nil, token_error(reason, message, kid)
 end
 
 return jwt
