@@ -425,6 +425,22 @@ describe("sign-in (scalekit.auth)", function()
         a:validate_token("x", { required_scopes = "read" })
       end)
     end)
+
+    it("raises on option mistakes even when no key set can be fetched", function()
+      server:fault { operation = "getJwks", status = 503, times = -1 }
+      local a = new_auth()
+      util.raises("auth:validate_token: unknown option 'aud'", function()
+        a:validate_token("x", { aud = "y" })
+      end)
+      util.raises("auth:validate_token: option 'leeway' must be a number (got string)", function()
+        a:validate_token("x", { leeway = "5" })
+      end)
+      -- and a call without mistakes gets the fetch's error
+      local claims, err = a:validate_token("x", { leeway = 5 })
+      assert.is_nil(claims)
+      assert.are.equal(503, err.status)
+      server:clear_faults()
+    end)
   end)
 
   describe("keys", function()

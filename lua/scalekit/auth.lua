@@ -64,6 +64,7 @@ local logout_option = {}
 for _, name in ipairs(LOGOUT_OPTIONS) do logout_option[name] = true end
 
 local VALIDATE_OPTIONS = { audience = true, issuer = true, required_scopes = true, leeway = true }
+local VALIDATE_TYPES = { required_scopes = "table", leeway = "number" }
 -- The checks of ID tokens and IdP-initiated login tokens.
 local ID_TOKEN_CHECKS = { audience = true, nonce = true }
 
@@ -352,6 +353,11 @@ function Auth:validate_token(token, opts)
   end
   if opts ~= nil and type(opts) ~= "table" then
     error("auth:validate_token: argument #2 (options) must be a table", 2)
+  end
+  -- The C check of the options is reached only with a key set: before
+  -- the first one is fetched (which may fail), check them here too.
+  if opts ~= nil and not self.keyset then
+    check_options("auth:validate_token", 2, opts, VALIDATE_OPTIONS, VALIDATE_TYPES)
   end
   return verify(self, "auth:validate_token", token, opts, VALIDATE_OPTIONS)
 end
