@@ -64,7 +64,6 @@ local logout_option = {}
 for _, name in ipairs(LOGOUT_OPTIONS) do logout_option[name] = true end
 
 local VALIDATE_OPTIONS = { audience = true, issuer = true, required_scopes = true, leeway = true }
-local VALIDATE_TYPES = { required_scopes = "table", leeway = "number" }
 -- The checks of ID tokens and IdP-initiated login tokens.
 local ID_TOKEN_CHECKS = { audience = true, nonce = true }
 
@@ -83,6 +82,9 @@ local function can_wait()
 end
 
 local token_error, check_token = jwt.token_error, jwt.check
+-- Checking against no keys still checks the options: a mistake in them
+-- raises even when no key set can be fetched.
+local NO_KEYS = assert(jwt.keyset { keys = {} })
 
 local function check_string(who, position, name, value)
   if type(value) ~= "string" or value == "" then
@@ -324,7 +326,10 @@ local function verify(self, who, token, opts, known)
   if not keyset or now >= self.keys_expire then
     local problem
     keyset, problem = refresh_keys(self, now)
-    if not keyset then return nil, problem end
+    if not keyset then
+      check_token(token, NO_KEYS, opts, known, who, self.issuer, self.leeway, now)
+      return nil, problem
+    end
     now = self.clock() -- the fetch took time
   end
   local claims, err = check_token(token, keyset, opts, known, who, self.issuer, self.leeway, now)
@@ -353,11 +358,6 @@ function Auth:validate_token(token, opts)
   end
   if opts ~= nil and type(opts) ~= "table" then
     error("auth:validate_token: argument #2 (options) must be a table", 2)
-  end
-  -- The C check of the options is reached only with a key set: before
-  -- the first one is fetched (which may fail), check them here too.
-  if opts ~= nil and not self.keyset then
-    check_options("auth:validate_token", 2, opts, VALIDATE_OPTIONS, VALIDATE_TYPES)
   end
   return verify(self, "auth:validate_token", token, opts, VALIDATE_OPTIONS)
 end
