@@ -16,14 +16,6 @@ local function decode(body)
   return t
 end
 
-local function count_requests(server, operation)
-  local n = 0
-  for _, r in ipairs(server:requests()) do
-    if r.operation == operation then n = n + 1 end
-  end
-  return n
-end
-
 describe("scalekit inside nginx", function()
   local server, nginx, org_ids
 
@@ -133,7 +125,7 @@ describe("scalekit inside nginx", function()
     it("each walks every item across pages", function()
       local t = get_json("/api/each_org?page_size=2")
       assert.same(org_ids, t.ids)
-      assert.equal(3, count_requests(server, "listOrganizations"))
+      assert.equal(3, #server:requests("listOrganizations"))
     end)
 
     it("pages yields each page", function()
@@ -147,7 +139,7 @@ describe("scalekit inside nginx", function()
       local t = get_json("/api/each_user/" .. org_ids[1] .. "/" .. dir .. "?page_size=10")
       assert.equal(25, t.count)
       assert.equal("user1@example.com", t.first)
-      assert.equal(3, count_requests(server, "listDirectoryUsers"))
+      assert.equal(3, #server:requests("listDirectoryUsers"))
     end)
 
     it("a failed page raises the error object instead of ending the loop", function()
@@ -438,7 +430,7 @@ describe("examples/openresty", function()
     local p = io.popen("nproc")
     local cpus = tonumber(p:read("*l"))
     p:close()
-    assert.is_true(count_requests(server, "getOrganization") <= 2 + (cpus - 1))
+    assert.is_true(#server:requests("getOrganization") <= 2 + (cpus - 1))
     server:fault { operation = "getOrganization", status = 500, times = -1 }
     assert.equal(503, (nginx:get("/hello", { ["X-Organization-Id"] = "org_other" })))
   end)
